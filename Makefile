@@ -1,0 +1,36 @@
+# Two commands matter (README): `make run` and `make test`. Both create .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+EMODB ?= ../shared/data/emodb
+
+.PHONY: setup run test test-fast emodb-baseline clean
+
+setup: $(STAMP)
+
+# torch first, pinned to the CPU build (a later resolver would otherwise fetch CUDA wheels), then the lock file.
+$(STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip==25.3
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python training/train.py
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+# The Emo-DB 10-fold baselines of issue 2 (about 1-2 h each here); EMODB=path/to/emodb
+emodb-baseline: $(STAMP)
+	$(BIN)/python training/train.py --config training/configs/emodb_small.yaml --data-dir $(EMODB) --model crnn --out runs/emodb-crnn-small
+	$(BIN)/python training/train.py --config training/configs/emodb_small.yaml --data-dir $(EMODB) --model bcrnn --out runs/emodb-bcrnn-small
+
+clean:
+	rm -rf build runs/cache

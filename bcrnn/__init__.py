@@ -1,0 +1,7 @@
+"""bcrnn: binarized convolutional recurrent networks for speech emotion recognition.
+
+The library behind `training/train.py`: corpora and speaker-independent folds, features, Brevitas
+quantizers, the CRNN/BCRNN models, metrics and reports.
+"""
+
+__version__ = "0.1.0"

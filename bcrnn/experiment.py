@@ -1,0 +1,167 @@
+"""A whole experiment: corpus -> features -> speaker-independent folds x seeds -> reports in one run folder.
+
+Layout of a run folder (DESIGN.md): config.json, train.log, folds/seed<S>/<fold>/{last.pt,best.pt,result.json},
+metrics.json, confusion.png, curves.png, size.json, model.pt (the first fold's best model).
+A fold with a result.json is done; `resume=True` skips it and continues a fold that has only last.pt.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bcrnn import reports
+from bcrnn.config import ExperimentConfig
+from bcrnn.corpora import load_corpus
+from bcrnn.features import FeatureConfig, FeatureSet, Normalizer, extract_features
+from bcrnn.folds import Fold, speaker_folds
+from bcrnn.models import build_model
+from bcrnn.size import model_size
+from bcrnn.training import SegmentData, evaluate, fit
+
+
+class RunFolderError(RuntimeError):
+    """The run folder cannot be used as asked (exists without --resume, or holds another configuration)."""
+
+
+def git_sha() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).parent)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def segment_data(fs: FeatureSet, speakers, norm: Normalizer) -> SegmentData:
+    idx = fs.select(speakers)
+    x, y, owner = fs.segments(idx)
+    return SegmentData(norm(x), y, owner, {int(i): int(fs.labels[i]) for i in idx})
+
+
+class Logger:
+    """Prints through tqdm (so progress bars stay intact) and appends to the run's train.log."""
+
+    def __init__(self, path: Path, quiet: bool = False):
+        self.path, self.quiet = path, quiet
+
+    def __call__(self, msg: str) -> None:
+        from tqdm import tqdm
+
+        if not self.quiet:
+            tqdm.write(msg)
+        with open(self.path, "a") as f:
+            f.write(msg + "\n")
+
+
+def prepare_run_folder(out: Path, cfg: ExperimentConfig, resume: bool) -> None:
+    """Create `out`, or check that the configuration stored there is the one being resumed."""
+    cfg_path = out / "config.json"
+    if cfg_path.exists():
+        if not resume:
+            raise RunFolderError(f"{out} already holds a run: pass --resume to continue it, or --out NEW_DIR")
+        stored = json.loads(cfg_path.read_text())["experiment"]
+        current = cfg.to_dict()
+        ignore = {"threads"}
+        diff = [k for k in set(stored) | set(current) if k not in ignore and stored.get(k) != current.get(k)]
+        if diff:
+            raise RunFolderError(f"cannot resume {out}: its configuration differs in {', '.join(sorted(diff))}")
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def run_fold(fs: FeatureSet, fold: Fold, seed: int, cfg: ExperimentConfig, fold_dir: Path, log: Logger,
+             progress: bool) -> dict:
+    """Train and test one fold; writes best.pt and result.json into `fold_dir`."""
+    t0 = time.time()
+    norm = Normalizer.fit(fs, fs.select(fold.train))
+    train, val, test = (segment_data(fs, s, norm) for s in (fold.train, [fold.validation], [fold.test]))
+    torch.manual_seed(seed)
+    model = build_model(cfg.model, cfg.preset, len(fs.classes))
+    desc = f"seed {seed} {fold.name}"
+    log(f"{desc}: train {len(train.utt_labels)} utt / {len(train)} seg, val {len(val.utt_labels)}, "
+        f"test {len(test.utt_labels)}")
+    best, history = fit(model, train, val, len(fs.classes), cfg.train, fold_dir, seed, desc, log, progress)
+    model.load_state_dict(best)
+    res = evaluate(model, test, len(fs.classes))
+    best_epoch = int(np.argmax(history.val_uar)) + 1
+    result = {
+        "fold": fold.index, "seed": seed, "test_speaker": fold.test, "validation_speaker": fold.validation,
+        "train_speakers": list(fold.train), "best_epoch": best_epoch, "epochs_run": len(history.val_uar),
+        "val_uar": float(max(history.val_uar)), "seconds": time.time() - t0 + 0.0,
+        "train_seconds": float(sum(history.seconds)),
+        "test": {k: res[k] for k in ("uar", "wa", "recall", "confusion")},
+        "predictions": {"utt_id": [str(fs.utt_ids[i]) for i in res["utt_index"]], "y_true": res["y_true"],
+                        "y_pred": res["y_pred"]},
+        "history": history.__dict__,
+    }
+    torch.save({"model": best, "kind": cfg.model, "model_config": model.cfg.to_dict(),
+                "n_classes": len(fs.classes), "classes": list(fs.classes), "normalizer": norm.to_dict(),
+                "feature_config": fs.config.__dict__, "fold": fold.__dict__, "seed": seed, "git_sha": git_sha(),
+                "val_uar": result["val_uar"], "test_uar": res["uar"]}, fold_dir / "best.pt")
+    (fold_dir / "result.json").write_text(json.dumps(result, indent=1))
+    log(f"{desc}: test UAR {res['uar']:.3f}  WA {res['wa']:.3f}  (best epoch {best_epoch}, "
+        f"{result['seconds']:.0f} s)")
+    return result
+
+
+def run_experiment(cfg: ExperimentConfig, out: Path, resume: bool = False, download: bool = False,
+                   cache_dir: Path | None = Path("runs/cache"), progress: bool = True, quiet: bool = False) -> dict:
+    """Run every fold and seed of `cfg` into `out` and write the reports; returns metrics.json's content."""
+    out = Path(out)
+    prepare_run_folder(out, cfg, resume)
+    log = Logger(out / "train.log", quiet=quiet)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    t_start = time.time()
+    corpus = load_corpus(cfg.dataset, cfg.data_dir, download=download, merge_excited=cfg.merge_excited)
+    fs = extract_features(corpus, FeatureConfig(), cache_dir=cache_dir, progress=progress)
+    log(corpus.summary())
+    folds = speaker_folds(fs.speakers, cfg.folds)
+    (out / "config.json").write_text(json.dumps({
+        "experiment": cfg.to_dict(), "classes": list(fs.classes), "git_sha": git_sha(),
+        "folds": [f.__dict__ for f in folds], "torch_threads": torch.get_num_threads(),
+        "skipped_files": corpus.skipped}, indent=1))
+    results = []
+    for seed in range(cfg.seed, cfg.seed + cfg.seeds):
+        for fold in folds:
+            fold_dir = out / "folds" / f"seed{seed}" / fold.name
+            done = fold_dir / "result.json"
+            if done.exists() and resume:
+                results.append(json.loads(done.read_text()))
+                log(f"seed {seed} {fold.name}: done earlier, test UAR {results[-1]['test']['uar']:.3f}")
+                continue
+            results.append(run_fold(fs, fold, seed, cfg, fold_dir, log, progress))
+    return write_reports(out, cfg, fs.classes, results, time.time() - t_start, log)
+
+
+def write_reports(out: Path, cfg: ExperimentConfig, classes, results: list[dict], wall_seconds: float,
+                  log) -> dict:
+    summary = reports.aggregate(results, tuple(classes))
+    summary.update(dataset=cfg.dataset, model=cfg.model, preset=cfg.preset, wall_seconds=wall_seconds,
+                   train_seconds_total=float(sum(r["train_seconds"] for r in results)))
+    (out / "metrics.json").write_text(json.dumps(summary, indent=1))
+    model = build_model(cfg.model, cfg.preset, len(classes))
+    size = {k: v for k, v in model_size(model).items()}
+    size["binary"] = model.cfg.binary
+    (out / "size.json").write_text(json.dumps(size, indent=1))
+    title = f"{cfg.model} {cfg.preset} on {cfg.dataset}: UAR {100 * summary['uar_mean']:.1f} +- " \
+            f"{100 * summary['uar_std']:.1f} % over {len(results)} fold runs"
+    reports.plot_confusion(summary["confusion_sum"], classes, out / "confusion.png", title)
+    reports.plot_curves(results, out / "curves.png", title)
+    first = out / "folds" / f"seed{results[0]['seed']}"
+    first_fold = sorted(first.iterdir())[0] / "best.pt"
+    shutil.copyfile(first_fold, out / "model.pt")
+    label = f"ours: {cfg.model} {cfg.preset}"
+    log("\n" + reports.comparison_table(cfg.dataset, [(label, summary, size)]))
+    log(f"\n{label}: UAR {100 * summary['uar_mean']:.1f} +- {100 * summary['uar_std']:.1f} %, "
+        f"WA {100 * summary['wa_mean']:.1f} +- {100 * summary['wa_std']:.1f} % over {len(results)} fold runs; "
+        f"size {size['float32_mb']:.3f} MB float32" + (f", {size['packed_mb']:.4f} MB packed "
+                                                        f"({size['compression']:.1f}x)" if size["binary"] else "")
+        + f"; wall time {wall_seconds / 60:.1f} min. Reports in {out}/")
+    return summary

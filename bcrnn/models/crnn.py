@@ -1,0 +1,191 @@
+"""The CRNN of the poster (after the 1-conv 3-D ACRNN of Chen et al. 2018) and its binarized twin.
+
+One `CRNNConfig` describes both; `binary=True` swaps every layer for its Brevitas 1-bit version:
+
+    features (3 x 300 x 40) -> [8-bit quant] -> conv blocks (conv, BN, act, pool) -> per-frame dense
+    (frequency x maps -> D, BN, act) -> bidirectional LSTM -> pooling over time -> FC (BN, act) -> output layer
+
+Binary version: weights are +-alpha (per output channel), activations are sign() (+-1), the first conv sees
+8-bit features, the LSTM gate pre-activation alpha W^b beta d^b_t is a binary matrix-vector product, and the
+LSTM's binary output sequence is summed over time (an integer per unit) before the binary FC layers.
+All of it folds into integer thresholds at deployment (DESIGN.md's numeric contract).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+
+import torch
+from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear
+from torch import nn
+
+from bcrnn.models.binary_lstm import BinaryBiLSTM
+from bcrnn.quant import BinaryAct, BinaryWeightMeanAbs, FeatureQuant8
+
+
+@dataclass(frozen=True)
+class CRNNConfig:
+    # conv blocks: (out maps, kernel time, kernel freq, pool time, pool freq); pool 1 = none
+    conv: tuple[tuple[int, int, int, int, int], ...] = ((64, 5, 3, 2, 4),)
+    dense: int = 256  # per-frame dense layer width (the ACRNN's 768)
+    lstm_hidden: int = 64  # cells per direction
+    fc: int = 64  # fully-connected layer before the output
+    pool: str = "mean"  # over time: "mean" or "attention" (attention: full precision only)
+    dropout: float = 0.3  # on the pooled vector, training only
+    n_mels: int = 40
+    segment_frames: int = 300
+    binary: bool = False
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "CRNNConfig":
+        d = dict(d)
+        d["conv"] = tuple(tuple(c) for c in d["conv"])
+        return cls(**d)
+
+
+PRESETS: dict[str, CRNNConfig] = {
+    # the 3-D ACRNN 1-conv sizes (REFERENCE.md): 128 maps, 768 dense, BiLSTM 128, FC 64 (~1.9 M parameters)
+    "paper": CRNNConfig(conv=((128, 5, 3, 2, 4),), dense=768, lstm_hidden=128, fc=64),
+    # CPU-friendly: ~0.34 M parameters, ~15 s per Emo-DB epoch binarized on 2 cores
+    "small": CRNNConfig(conv=((64, 5, 3, 2, 4),), dense=256, lstm_hidden=64, fc=64),
+    # for tests only
+    "tiny": CRNNConfig(conv=((8, 5, 3, 2, 4),), dense=16, lstm_hidden=8, fc=8, dropout=0.0),
+}
+
+
+def _leaky() -> nn.Module:
+    return nn.LeakyReLU(0.01)
+
+
+def _sign() -> nn.Module:
+    return QuantIdentity(act_quant=BinaryAct, return_quant_tensor=False)
+
+
+class ConvBlock(nn.Module):
+    """conv -> BN -> max-pool -> activation. Binary: +-alpha weights and sign().
+
+    Pooling before sign() is the same function as after it (sign is monotone; on bits max-pool is an OR, which is
+    how the hardware does it), but it binarizes 8x fewer values and routes the STE gradient to the real maximum.
+    """
+
+    def __init__(self, in_ch: int, out_ch: int, kt: int, kf: int, pt: int, pf: int, binary: bool, first: bool):
+        super().__init__()
+        padding = (kt // 2, kf // 2)
+        if binary and not first:
+            # pad with -1 (bit 0), not 0: a binary input has no zero, and the hardware pads with a bit
+            self.pad = nn.ConstantPad2d((kf // 2, kf // 2, kt // 2, kt // 2), -1.0)
+            padding = (0, 0)
+        else:
+            self.pad = nn.Identity()
+        if binary:
+            self.conv = QuantConv2d(in_ch, out_ch, (kt, kf), padding=padding, bias=False,
+                                    weight_quant=BinaryWeightMeanAbs)
+        else:
+            self.conv = nn.Conv2d(in_ch, out_ch, (kt, kf), padding=padding, bias=False)
+        self.bn = nn.BatchNorm2d(out_ch)
+        self.act = _sign() if binary else _leaky()
+        self.pool = nn.MaxPool2d((pt, pf)) if (pt, pf) != (1, 1) else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.pool(self.bn(self.conv(self.pad(x)))))
+
+
+class FrameDense(nn.Module):
+    """The per-time-step dense layer on (frequency x maps), frequency-major so channels are innermost (NHWC)."""
+
+    def __init__(self, in_features: int, out_features: int, binary: bool):
+        super().__init__()
+        if binary:
+            self.fc = QuantLinear(in_features, out_features, bias=False, weight_quant=BinaryWeightMeanAbs)
+        else:
+            self.fc = nn.Linear(in_features, out_features, bias=False)
+        self.bn = nn.BatchNorm1d(out_features)
+        self.act = _sign() if binary else _leaky()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, T, F) -> (B, T, D)
+        b, c, t, f = x.shape
+        x = x.permute(0, 2, 3, 1).reshape(b, t, f * c)
+        y = self.bn(self.fc(x).transpose(1, 2)).transpose(1, 2)
+        return self.act(y)
+
+
+class AttentionPool(nn.Module):
+    """Softmax attention over time (the ACRNN's), full precision only."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.score = nn.Linear(dim, 1)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:  # (B, T, D) -> (B, D)
+        w = torch.softmax(self.score(h).squeeze(-1), dim=1)
+        return (w.unsqueeze(-1) * h).sum(1)
+
+
+class CRNN(nn.Module):
+    def __init__(self, cfg: CRNNConfig, n_classes: int):
+        super().__init__()
+        if cfg.binary and cfg.pool != "mean":
+            raise ValueError("the binary model pools its +-1 LSTM outputs by a sum over time: use pool='mean'")
+        if cfg.pool not in ("mean", "attention"):
+            raise ValueError(f"unknown pooling {cfg.pool!r}: use 'mean' or 'attention'")
+        self.cfg, self.n_classes = cfg, n_classes
+        b = cfg.binary
+        self.input_quant = QuantIdentity(act_quant=FeatureQuant8, return_quant_tensor=False) if b else nn.Identity()
+        blocks, in_ch, freq, frames = [], 3, cfg.n_mels, cfg.segment_frames
+        for i, (ch, kt, kf, pt, pf) in enumerate(cfg.conv):
+            blocks.append(ConvBlock(in_ch, ch, kt, kf, pt, pf, binary=b, first=i == 0))
+            in_ch, freq, frames = ch, freq // pf, frames // pt
+        self.convs = nn.Sequential(*blocks)
+        self.frames = frames
+        self.dense = FrameDense(freq * in_ch, cfg.dense, binary=b)
+        if b:
+            self.lstm = BinaryBiLSTM(cfg.dense, cfg.lstm_hidden)
+        else:
+            self.lstm = nn.LSTM(cfg.dense, cfg.lstm_hidden, batch_first=True, bidirectional=True)
+        self.attention = AttentionPool(2 * cfg.lstm_hidden) if cfg.pool == "attention" else None
+        self.dropout = nn.Dropout(cfg.dropout)
+        if b:
+            self.fc = QuantLinear(2 * cfg.lstm_hidden, cfg.fc, bias=False, weight_quant=BinaryWeightMeanAbs)
+            self.out = QuantLinear(cfg.fc, n_classes, bias=False, weight_quant=BinaryWeightMeanAbs)
+        else:
+            self.fc = nn.Linear(2 * cfg.lstm_hidden, cfg.fc, bias=False)
+            self.out = nn.Linear(cfg.fc, n_classes, bias=False)
+        self.fc_bn = nn.BatchNorm1d(cfg.fc)
+        self.fc_act = _sign() if b else _leaky()
+        self.out_bn = nn.BatchNorm1d(n_classes)  # the output layer's affine: folds into per-class scale/offset
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, frames, mels) normalized features -> (B, classes) logits."""
+        x = self.convs(self.input_quant(x))
+        h = self.dense(x)
+        h = self.lstm(h) if self.cfg.binary else self.lstm(h)[0]
+        pooled = h.mean(1) if self.attention is None else self.attention(h)
+        z = self.fc_act(self.fc_bn(self.fc(self.dropout(pooled))))
+        return self.out_bn(self.out(z))
+
+    @torch.no_grad()
+    def clip_weights(self, low: float = -1.0, high: float = 1.0) -> None:
+        """Keep binary layers' latent weights in [low, high] (BinaryNet's clip; with it, sign's STE is Eq. 5)."""
+        if not self.cfg.binary:
+            return
+        for m in self.modules():
+            if isinstance(m, (QuantConv2d, QuantLinear)):
+                m.weight.clamp_(low, high)
+
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+def build_model(kind: str, preset: str | CRNNConfig, n_classes: int, **overrides) -> CRNN:
+    """`kind` is 'crnn' (full precision) or 'bcrnn' (binary); `preset` a name of PRESETS or a CRNNConfig."""
+    if kind not in ("crnn", "bcrnn"):
+        raise ValueError(f"unknown model {kind!r}: use 'crnn' or 'bcrnn'")
+    if isinstance(preset, str):
+        if preset not in PRESETS:
+            raise ValueError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
+        preset = PRESETS[preset]
+    cfg = replace(preset, binary=kind == "bcrnn", **overrides)
+    return CRNN(cfg, n_classes)

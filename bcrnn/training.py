@@ -1,0 +1,190 @@
+"""Training of one fold: the loop, `evaluate`, the learning-rate schedule and resumable checkpoints.
+
+Every epoch's randomness (batch order, dropout, augmentation) is seeded from (seed, epoch), so a run killed and
+resumed from `last.pt` gives the same numbers as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from bcrnn import metrics
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 40  # budget; cosine learning-rate decay over it
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 0.0  # on non-binary parameters only (binary latent weights are clipped instead)
+    label_smoothing: float = 0.1
+    patience: int = 15  # stop after this many epochs without a better validation UAR
+    class_weights: bool = True  # inverse-frequency weighted cross-entropy (Emo-DB is imbalanced)
+    time_masks: int = 0  # SpecAugment-style masks per training segment (0 = off)
+    freq_masks: int = 0
+    warmup_epochs: int = 1
+
+
+@dataclass
+class SegmentData:
+    """Normalized segments of some utterances and which utterance each belongs to."""
+
+    x: np.ndarray  # (segments, 3, frames, bands) float32
+    y: np.ndarray  # (segments,) labels
+    owner: np.ndarray  # (segments,) utterance index
+    utt_labels: dict  # utterance index -> label
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
+@dataclass
+class FoldHistory:
+    train_loss: list = field(default_factory=list)
+    val_loss: list = field(default_factory=list)
+    val_uar: list = field(default_factory=list)
+    lr: list = field(default_factory=list)
+    seconds: list = field(default_factory=list)
+
+
+def lr_factor(epoch: int, cfg: TrainConfig) -> float:
+    """Linear warm-up, then cosine decay to 5% of the base rate over the epoch budget."""
+    if epoch < cfg.warmup_epochs:
+        return (epoch + 1) / (cfg.warmup_epochs + 1)
+    progress = (epoch - cfg.warmup_epochs) / max(cfg.epochs - cfg.warmup_epochs, 1)
+    return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+
+def _mask(x: torch.Tensor, n_time: int, n_freq: int, gen: torch.Generator) -> torch.Tensor:
+    """SpecAugment-style masking: set random time spans (<= 30 frames) and bands (<= 6) to the mean (0)."""
+    x = x.clone()
+    b, _, t, f = x.shape
+    for i in range(b):
+        for _ in range(n_time):
+            w = int(torch.randint(0, 31, (1,), generator=gen))
+            s = int(torch.randint(0, max(t - w, 1), (1,), generator=gen))
+            x[i, :, s : s + w] = 0.0
+        for _ in range(n_freq):
+            w = int(torch.randint(0, 7, (1,), generator=gen))
+            s = int(torch.randint(0, max(f - w, 1), (1,), generator=gen))
+            x[i, :, :, s : s + w] = 0.0
+    return x
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: SegmentData, n_classes: int, batch_size: int = 64,
+             loss_fn: Callable | None = None) -> dict:
+    """Utterance-level scores: segment posteriors averaged per utterance, then argmax."""
+    model.eval()
+    probs, losses = [], []
+    for s in range(0, len(data), batch_size):
+        xb = torch.from_numpy(data.x[s : s + batch_size])
+        logits = model(xb)
+        if loss_fn is not None:
+            losses.append(float(loss_fn(logits, torch.from_numpy(data.y[s : s + batch_size]))) * len(xb))
+        probs.append(torch.softmax(logits, dim=1).numpy())
+    probs = np.concatenate(probs)
+    utts = sorted(data.utt_labels)
+    utt_probs = np.stack([probs[data.owner == u].mean(0) for u in utts])
+    y_true = np.asarray([data.utt_labels[u] for u in utts])
+    y_pred = utt_probs.argmax(1)
+    out = metrics.scores(y_true, y_pred, n_classes)
+    out.update(utt_index=utts, y_true=y_true.tolist(), y_pred=y_pred.tolist(), probs=utt_probs.tolist())
+    if loss_fn is not None:
+        out["loss"] = sum(losses) / len(data)
+    return out
+
+
+def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """Adam; weight decay only on full-precision parameters that are not batch-norm or bias terms."""
+    decay, no_decay = [], []
+    binary = getattr(getattr(model, "cfg", None), "binary", False)
+    for name, p in model.named_parameters():
+        is_matrix = p.ndim >= 2 and "scaling_impl" not in name
+        (decay if is_matrix and not binary else no_decay).append(p)
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr) if cfg.weight_decay else torch.optim.Adam(groups, lr=cfg.lr)
+
+
+def fit(model: nn.Module, train: SegmentData, val: SegmentData, n_classes: int, cfg: TrainConfig,
+        ckpt_dir: Path, seed: int, desc: str = "", log: Callable[[str], None] = print,
+        progress: bool = True) -> tuple[dict, FoldHistory]:
+    """Train with early stopping on validation UAR; returns the best state dict and the history.
+
+    `ckpt_dir/last.pt` is written after every epoch (model, optimizer, history, best so far) and read back
+    when present, which is how `--resume` continues a killed run.
+    """
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    counts = np.bincount(train.y, minlength=n_classes).astype(np.float64)
+    weights = counts.sum() / (n_classes * np.maximum(counts, 1)) if cfg.class_weights else np.ones(n_classes)
+    loss_fn = nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float32),
+                                  label_smoothing=cfg.label_smoothing)
+    plain_loss = nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float32))
+    opt = _optimizer(model, cfg)
+    history, start, best, best_key, since_best = FoldHistory(), 0, None, (-1.0, 0.0), 0
+    last = ckpt_dir / "last.pt"
+    if last.exists():
+        state = torch.load(last, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        history = FoldHistory(**state["history"])
+        start, best, best_key, since_best = state["epoch"] + 1, state["best"], tuple(state["best_key"]), state["since_best"]
+        log(f"{desc}: resumed after epoch {start}")
+    for epoch in range(start, cfg.epochs):
+        if since_best >= cfg.patience:
+            break
+        t0 = time.time()
+        torch.manual_seed(seed * 100_003 + epoch)
+        gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
+        order = np.random.default_rng([seed, epoch]).permutation(len(train))
+        for group in opt.param_groups:
+            group["lr"] = cfg.lr * lr_factor(epoch, cfg)
+        model.train()
+        total, n_seen = 0.0, 0
+        batches = [order[s : s + cfg.batch_size] for s in range(0, len(order), cfg.batch_size)]
+        batches = [b for b in batches if len(b) > 1]  # batch norm needs two samples
+        bar = tqdm(batches, desc=f"{desc} ep {epoch + 1}/{cfg.epochs}", leave=False, disable=not progress,
+                   unit="batch")
+        for idx in bar:
+            xb = torch.from_numpy(train.x[idx])
+            if cfg.time_masks or cfg.freq_masks:
+                xb = _mask(xb, cfg.time_masks, cfg.freq_masks, gen)
+            yb = torch.from_numpy(train.y[idx])
+            loss = loss_fn(model(xb), yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if hasattr(model, "clip_weights"):
+                model.clip_weights()
+            total += loss.item() * len(idx)
+            n_seen += len(idx)
+            bar.set_postfix(loss=f"{total / n_seen:.3f}")
+        res = evaluate(model, val, n_classes, loss_fn=plain_loss)
+        history.train_loss.append(total / max(n_seen, 1))
+        history.val_loss.append(res["loss"])
+        history.val_uar.append(res["uar"])
+        history.lr.append(opt.param_groups[0]["lr"])
+        history.seconds.append(time.time() - t0)
+        key = (res["uar"], -res["loss"])  # best validation UAR; ties go to the lower validation loss
+        improved = key > best_key
+        if improved:
+            best_key, since_best = key, 0
+            best = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            since_best += 1
+        log(f"{desc} epoch {epoch + 1:3d}  train loss {history.train_loss[-1]:.3f}  val loss {res['loss']:.3f}  "
+            f"val UAR {res['uar']:.3f}{'  *' if improved else ''}  ({history.seconds[-1]:.1f} s)")
+        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "history": asdict(history),
+                    "epoch": epoch, "best": best, "best_key": list(best_key), "since_best": since_best},
+                   last.with_suffix(".tmp"))
+        last.with_suffix(".tmp").replace(last)
+    return best, history

@@ -1,0 +1,88 @@
+"""Train and evaluate the CRNN / BCRNN with speaker-independent cross-validation.
+
+    python training/train.py                                   # built-in synthetic corpus, BCRNN small (smoke test)
+    python training/train.py --dataset emodb --data-dir PATH   # Emo-DB, 10 speaker folds
+    python training/train.py --config training/configs/emodb_small.yaml --model crnn
+
+Every fold's checkpoints and the reports (metrics.json, confusion.png, curves.png, size.json) land in --out;
+--resume continues a killed run where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+
+from bcrnn.config import DATASETS, load_config  # noqa: E402
+from bcrnn.corpora.base import CorpusError  # noqa: E402
+from bcrnn.models import PRESETS  # noqa: E402
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", help="YAML experiment file (training/configs/); flags below override it")
+    p.add_argument("--dataset", choices=DATASETS, help="corpus (default: synth, the built-in synthetic one)")
+    p.add_argument("--data-dir", help="corpus folder (Emo-DB: its wav files; IEMOCAP: the folder of Session1..5)")
+    p.add_argument("--download", action="store_true", help="Emo-DB: download the corpus into --data-dir first")
+    p.add_argument("--model", choices=("crnn", "bcrnn"), help="full-precision CRNN or binary BCRNN (default bcrnn)")
+    p.add_argument("--preset", choices=tuple(PRESETS), help="model size (default small)")
+    p.add_argument("--folds", type=int, help="number of speaker folds (default: one per speaker; synth: 3)")
+    p.add_argument("--seeds", type=int, help="repeat every fold with this many seeds (default 1)")
+    p.add_argument("--seed", type=int, help="first seed (default 0)")
+    p.add_argument("--epochs", type=int, help="epoch budget per fold (default 40; synth: 12)")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--patience", type=int, help="early stopping: epochs without better validation UAR")
+    p.add_argument("--merge-excited", action="store_true", default=None, help="IEMOCAP: excited counts as happy")
+    p.add_argument("--threads", type=int, help="torch threads (default: all cores)")
+    p.add_argument("--out", help="run folder (default runs/<dataset>-<model>-<preset>, numbered if it exists)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out (default: the latest one)")
+    p.add_argument("--cache-dir", default="runs/cache", help="feature cache folder (default runs/cache)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
+    return p.parse_args(argv)
+
+
+def default_out(base: Path, resume: bool) -> Path:
+    """runs/<name>, runs/<name>-2, ...: a fresh folder, or with --resume the latest existing one."""
+    candidates = [base] + [base.with_name(f"{base.name}-{i}") for i in range(2, 1000)]
+    existing = [c for c in candidates if c.exists()]
+    if resume:
+        return existing[-1] if existing else base
+    return next(c for c in candidates if not c.exists())
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    overrides = {
+        "dataset": args.dataset, "data_dir": args.data_dir, "model": args.model, "preset": args.preset,
+        "folds": args.folds, "seeds": args.seeds, "seed": args.seed, "merge_excited": args.merge_excited,
+        "threads": args.threads, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+        "patience": args.patience,
+    }
+    try:
+        cfg = load_config(args.config, overrides)
+    except (ValueError, FileNotFoundError, TypeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out else default_out(Path("runs") / f"{cfg.dataset}-{cfg.model}-{cfg.preset}",
+                                                        args.resume)
+    print(f"run folder: {out}")
+    from bcrnn.experiment import RunFolderError, run_experiment  # heavy imports after argument checks
+
+    try:
+        run_experiment(cfg, out, resume=args.resume, download=args.download, cache_dir=Path(args.cache_dir),
+                       progress=not args.no_progress)
+    except (CorpusError, RunFolderError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: continue with  python training/train.py --out {out} --resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
