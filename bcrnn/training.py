@@ -129,12 +129,15 @@ def fit(model: nn.Module, train: SegmentData, val: SegmentData, n_classes: int, 
     loss_fn = nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float32),
                                   label_smoothing=cfg.label_smoothing)
     plain_loss = nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float32))
-    opt = _optimizer(model, cfg)
     history, start, best, best_key, since_best = FoldHistory(), 0, None, (-1.0, 0.0), 0
     last = ckpt_dir / "last.pt"
-    if last.exists():
-        state = torch.load(last, weights_only=False)
+    state = torch.load(last, weights_only=False) if last.exists() else None
+    if state is not None:
+        # before the optimizer exists: Brevitas' parameter scaling re-creates its Parameter on load, and an
+        # optimizer built earlier would keep updating the orphaned one (caught by the resume test)
         model.load_state_dict(state["model"])
+    opt = _optimizer(model, cfg)
+    if state is not None:
         opt.load_state_dict(state["optimizer"])
         history = FoldHistory(**state["history"])
         start, best, best_key, since_best = state["epoch"] + 1, state["best"], tuple(state["best_key"]), state["since_best"]

@@ -1,0 +1,44 @@
+import numpy as np
+
+from bcrnn.features import FeatureConfig, Normalizer, extract_features, log_mel_deltas, segment
+
+
+def test_log_mel_deltas_shape_and_frame_rate():
+    wave = np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32)  # 1 s
+    f = log_mel_deltas(wave)
+    assert f.shape == (3, 101, 40) and f.dtype == np.float32
+    assert np.all(f[0] >= FeatureConfig().floor_db - 1e-3)
+
+
+def test_segments_pad_with_silence_and_cover_long_utterances():
+    cfg = FeatureConfig()
+    short = np.ones((3, 120, 40), np.float32)
+    s = segment(short, cfg)
+    assert s.shape == (1, 3, 300, 40)
+    assert np.all(s[0, 0, 120:] == cfg.floor_db) and np.all(s[0, 1:, 120:] == 0)
+    assert np.all(s[0, :, :120] == 1)
+    long = np.arange(3 * 650 * 40, dtype=np.float32).reshape(3, 650, 40)
+    s = segment(long, cfg)
+    assert len(s) == 5  # starts 0, 100, 200, 300, and 350 for the tail
+    assert np.array_equal(s[-1], long[:, 350:650])
+
+
+def test_normalizer_uses_training_speakers_only(synth_features):
+    fs = synth_features
+    train = fs.select(["s01", "s02"])
+    norm = Normalizer.fit(fs, train)
+    frames = np.concatenate([fs.features[i] for i in train], axis=1)
+    z = norm(frames)
+    assert np.allclose(z.mean(axis=1), 0, atol=1e-3) and np.allclose(z.std(axis=1), 1, atol=1e-2)
+    other = Normalizer.fit(fs, fs.select(["s03"]))
+    assert not np.allclose(other.mean, norm.mean)
+
+
+def test_feature_cache_round_trip(tmp_path):
+    from bcrnn.corpora.synth import load_synth
+
+    a = extract_features(load_synth(n_speakers=3, per_class=1), cache_dir=tmp_path, progress=False)
+    assert len(list(tmp_path.glob("*.npz"))) == 1
+    b = extract_features(load_synth(n_speakers=3, per_class=1), cache_dir=tmp_path, progress=False)
+    assert all(np.array_equal(x, y) for x, y in zip(a.features, b.features))
+    assert list(a.utt_ids) == list(b.utt_ids) and np.array_equal(a.labels, b.labels)

@@ -1,0 +1,112 @@
+"""Quantizers follow the poster's Eqs. 1, 2 and 5; models keep +-1 values at every binary layer boundary."""
+
+import numpy as np
+import pytest
+import torch
+from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear
+
+from bcrnn.models import PRESETS, build_model
+from bcrnn.models.binary_lstm import BinaryLSTMLayer, _binarize
+from bcrnn.quant import BinaryAct, BinaryWeightMeanAbs, FeatureQuant8
+from bcrnn.size import model_size
+
+
+def test_sign_of_zero_is_plus_one_and_ste_clips_at_one():
+    act = QuantIdentity(act_quant=BinaryAct, return_quant_tensor=False)
+    x = torch.tensor([-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 3.0], requires_grad=True)
+    y = act(x)
+    assert y.tolist() == [-1, -1, -1, 1, 1, 1, 1]
+    y.sum().backward()
+    assert x.grad.tolist() == [0, 1, 1, 1, 1, 1, 0]  # g_r = g_q 1{|r| <= 1}
+
+
+def test_binary_weights_are_sign_times_per_channel_mean_abs():
+    torch.manual_seed(0)
+    conv = QuantConv2d(3, 5, (5, 3), bias=False, weight_quant=BinaryWeightMeanAbs)
+    qw = conv.quant_weight()
+    alpha = conv.weight.abs().mean(dim=(1, 2, 3))
+    assert torch.allclose(qw.scale.flatten(), alpha)
+    expected = torch.where(conv.weight >= 0, 1.0, -1.0) * alpha.view(-1, 1, 1, 1)
+    assert torch.allclose(qw.value, expected)
+
+
+def test_feature_quantizer_is_signed_8bit_with_scale_2_pow_minus_5():
+    q = QuantIdentity(act_quant=FeatureQuant8, return_quant_tensor=True)
+    out = q(torch.tensor([0.1, 3.99, -5.0, 10.0]))
+    assert float(out.scale) == 2 ** -5
+    assert out.int().tolist() == [3, 127, -128, 127]
+
+
+def test_inlined_lstm_binarization_matches_the_brevitas_quantizer():
+    layer = BinaryLSTMLayer(6, 4)
+    with torch.no_grad():
+        layer.input_act.act_quant.fused_activation_quant_proxy.tensor_quant.scaling_impl.value.fill_(0.7)
+    h = torch.randn(50, 4, requires_grad=True)
+    h2 = h.detach().clone().requires_grad_(True)
+    beta = layer.input_act.act_quant.scale()
+    a, b = _binarize(h, beta), layer.input_act(h2)
+    assert torch.equal(a, b)
+    a.sum().backward()
+    b.sum().backward()
+    assert torch.equal(h.grad, h2.grad)
+
+
+@pytest.mark.parametrize("kind", ["crnn", "bcrnn"])
+def test_model_shapes_and_gradients(kind):
+    torch.manual_seed(0)
+    model = build_model(kind, "tiny", n_classes=7)
+    x = torch.randn(3, 3, 300, 40)
+    logits = model(x)
+    assert logits.shape == (3, 7)
+    logits.sum().backward()
+    missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing, f"parameters without gradient: {missing}"
+
+
+def test_binary_model_is_binary_at_layer_boundaries():
+    torch.manual_seed(0)
+    model = build_model("bcrnn", "tiny", n_classes=4).eval()
+    seen = {}
+    for name in ("convs", "dense", "lstm", "fc_act"):
+        getattr(model, name).register_forward_hook(lambda m, i, o, name=name: seen.__setitem__(name, o))
+    model(torch.randn(2, 3, 300, 40))
+    for name, out in seen.items():
+        assert set(out.unique().tolist()) <= {-1.0, 1.0}, name
+    assert seen["lstm"].shape == (2, 150, 2 * PRESETS["tiny"].lstm_hidden)
+    # every weight of a binary layer is +-alpha
+    for m in model.modules():
+        if isinstance(m, (QuantConv2d, QuantLinear)):
+            qw = m.quant_weight()
+            assert set((qw.value / qw.scale).unique().tolist()) <= {-1.0, 1.0}
+
+
+def test_clip_weights_keeps_latent_weights_in_unit_interval():
+    model = build_model("bcrnn", "tiny", n_classes=4)
+    with torch.no_grad():
+        model.dense.fc.weight.mul_(100)
+    model.clip_weights()
+    assert float(model.dense.fc.weight.abs().max()) <= 1.0
+
+
+def test_bad_model_arguments_raise_clear_errors():
+    with pytest.raises(ValueError, match="unknown preset"):
+        build_model("bcrnn", "huge", 4)
+    with pytest.raises(ValueError, match="unknown model"):
+        build_model("bnn", "small", 4)
+    with pytest.raises(ValueError, match="pool='mean'"):
+        build_model("bcrnn", "small", 4, pool="attention")
+
+
+def test_paper_preset_has_the_acrnn_size():
+    n = build_model("crnn", "paper", 4).n_parameters()
+    assert 1.85e6 < n < 2.0e6  # REFERENCE.md: 1-conv 3-D ACRNN ~1.9 M parameters
+
+
+def test_packed_size_is_at_least_24x_smaller_for_the_small_bcrnn():
+    size = model_size(build_model("bcrnn", "small", 7))
+    assert size["compression"] >= 24.0
+    # every tensor kept above 1 bit is counted at 32 bits
+    above = sum(t["numel"] for t in size["tensors"].values() if t["bits"] == 32)
+    assert above == size["above_1_bit_parameters"] > 0
+    assert np.isclose(size["packed_mb"], (size["binary_parameters"] + 32 * above) / 8e6)
+    assert model_size(build_model("crnn", "small", 7))["binary_parameters"] == 0

@@ -1,0 +1,108 @@
+"""Training loop: determinism, resume after a kill, and the run folder's reports."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from bcrnn.config import ExperimentConfig, load_config
+from bcrnn.experiment import RunFolderError, run_experiment, segment_data
+from bcrnn.features import Normalizer
+from bcrnn.models import build_model
+from bcrnn.training import TrainConfig, fit
+
+
+def _fold_data(fs):
+    norm = Normalizer.fit(fs, fs.select(["s01", "s02"]))
+    return segment_data(fs, ["s01", "s02"], norm), segment_data(fs, ["s03"], norm)
+
+
+def _fit(fs, tmp, epochs=3, log=lambda m: None):
+    torch.manual_seed(0)
+    model = build_model("bcrnn", "tiny", len(fs.classes))
+    train, val = _fold_data(fs)
+    cfg = TrainConfig(epochs=epochs, batch_size=8, patience=10, time_masks=1, freq_masks=1)
+    return fit(model, train, val, len(fs.classes), cfg, tmp, seed=3, log=log, progress=False)
+
+
+def test_same_seed_same_numbers(synth_features, tmp_path):
+    best_a, hist_a = _fit(synth_features, tmp_path / "a")
+    best_b, hist_b = _fit(synth_features, tmp_path / "b")
+    assert hist_a.train_loss == hist_b.train_loss and hist_a.val_uar == hist_b.val_uar
+    assert all(torch.equal(best_a[k], best_b[k]) for k in best_a)
+
+
+def test_resume_after_a_kill_gives_the_uninterrupted_result(synth_features, tmp_path):
+    best_a, hist_a = _fit(synth_features, tmp_path / "a")
+
+    def killer(msg):
+        if "epoch   2" in msg:
+            raise KeyboardInterrupt  # dies during epoch 2, before its checkpoint is written
+
+    with pytest.raises(KeyboardInterrupt):
+        _fit(synth_features, tmp_path / "b", log=killer)
+    state = torch.load(tmp_path / "b" / "last.pt", weights_only=False)
+    assert state["epoch"] == 0  # only epoch 1 was saved
+    best_b, hist_b = _fit(synth_features, tmp_path / "b")
+    assert hist_a.train_loss == hist_b.train_loss and hist_a.val_uar == hist_b.val_uar
+    assert all(torch.equal(best_a[k], best_b[k]) for k in best_a)
+
+
+def _tiny_cfg(**kw):
+    return load_config(None, {"dataset": "synth", "preset": "tiny", "folds": 2, "epochs": 2, "batch_size": 16,
+                              **kw})
+
+
+def test_run_folder_has_every_report(tmp_path):
+    out = tmp_path / "run"
+    summary = run_experiment(_tiny_cfg(), out, cache_dir=tmp_path / "cache", progress=False, quiet=True)
+    for name in ("config.json", "metrics.json", "size.json", "confusion.png", "curves.png", "model.pt",
+                 "train.log"):
+        assert (out / name).is_file(), name
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["n_runs"] == 2 and len(m["folds"]) == 2
+    uars = [f["uar"] for f in m["folds"]]
+    assert m["uar_mean"] == pytest.approx(np.mean(uars)) and m["uar_std"] == pytest.approx(np.std(uars))
+    assert set(m["per_class_recall_mean"]) == {"angry", "happy", "sad", "neutral"}
+    assert np.asarray(m["confusion_sum"]).sum() == 80  # 2 test speakers x 40 utterances
+    for f in m["folds"]:  # no speaker in two roles, and the stored predictions give the stored UAR
+        r = json.loads(next((out / "folds" / "seed0").glob(f"fold{f['fold']:02d}-*/result.json")).read_text())
+        assert r["test_speaker"] != r["validation_speaker"]
+        assert r["test_speaker"] not in r["train_speakers"] and r["validation_speaker"] not in r["train_speakers"]
+        pred = np.asarray(r["predictions"]["y_pred"])
+        true = np.asarray(r["predictions"]["y_true"])
+        recalls = [np.mean(pred[true == c] == c) for c in np.unique(true)]
+        assert np.mean(recalls) == pytest.approx(f["uar"])
+        assert all(u.startswith(r["test_speaker"]) for u in r["predictions"]["utt_id"])
+    size = json.loads((out / "size.json").read_text())
+    assert size["binary"] and size["compression"] > 5  # tiny: batch norm weighs more than in small
+    assert summary["uar_mean"] == m["uar_mean"]
+
+
+def test_existing_run_needs_resume_and_resume_checks_the_config(tmp_path):
+    out = tmp_path / "run"
+    cfg = _tiny_cfg(folds=1, epochs=1)
+    first = run_experiment(cfg, out, cache_dir=tmp_path / "cache", progress=False, quiet=True)
+    with pytest.raises(RunFolderError, match="--resume"):
+        run_experiment(cfg, out, cache_dir=tmp_path / "cache", progress=False, quiet=True)
+    again = run_experiment(cfg, out, resume=True, cache_dir=tmp_path / "cache", progress=False, quiet=True)
+    assert again["uar_mean"] == first["uar_mean"]  # the done fold is read back, not retrained
+    with pytest.raises(RunFolderError, match="preset"):
+        run_experiment(_tiny_cfg(folds=1, epochs=1, preset="small"), out, resume=True,
+                       cache_dir=tmp_path / "cache", progress=False, quiet=True)
+
+
+def test_config_file_and_overrides(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text("dataset: emodb\npreset: paper\ntrain:\n  lr: 0.0005\n  epochs: 7\n")
+    cfg = load_config(path, {"epochs": 9, "model": "crnn"})
+    assert (cfg.dataset, cfg.preset, cfg.model, cfg.train.lr, cfg.train.epochs) == ("emodb", "paper", "crnn",
+                                                                                     0.0005, 9)
+    assert cfg.folds is None  # emodb default: one fold per speaker
+    synth = load_config(None, {})
+    assert synth.dataset == "synth" and synth.folds == 3
+    path.write_text("datset: emodb\n")
+    with pytest.raises(ValueError, match="datset"):
+        load_config(path, {})
+    assert isinstance(ExperimentConfig.from_dict(cfg.to_dict()), ExperimentConfig)
