@@ -17,7 +17,13 @@ from torch import nn
 
 from brevitas.function.ops_ste import binary_sign_ste
 
+from bcrnn.fixed_point import LSTMFormat, sigmoid_table, tanh_table
 from bcrnn.quant import BinaryAct, BinaryActLearnedScale, BinaryWeightMeanAbs
+
+
+def _ste(surrogate: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    """Forward `value`, backward the gradient of `surrogate` (a straight-through estimator)."""
+    return surrogate + (value - surrogate).detach()
 
 
 def _binarize(h: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
@@ -29,9 +35,12 @@ def _binarize(h: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
 class BinaryLSTMLayer(nn.Module):
     """One direction: (B, T, input) +-1 sequence -> (B, T, hidden) +-1 sequence."""
 
-    def __init__(self, input_size: int, hidden_size: int, reverse: bool = False):
+    def __init__(self, input_size: int, hidden_size: int, reverse: bool = False, fmt: LSTMFormat | None = None):
         super().__init__()
-        self.input_size, self.hidden_size, self.reverse = input_size, hidden_size, reverse
+        self.input_size, self.hidden_size, self.reverse, self.fmt = input_size, hidden_size, reverse, fmt
+        if fmt is not None:  # the deployed gate tables (bcrnn.fixed_point), as buffers so they follow .to()
+            self.register_buffer("sigmoid_lut", torch.tensor(sigmoid_table(fmt), dtype=torch.float32), False)
+            self.register_buffer("tanh_lut", torch.tensor(tanh_table(fmt), dtype=torch.float32), False)
         # rows: [i | f | g | o] gates x hidden units; columns: [x_t | h_t-1]
         self.gates = QuantLinear(input_size + hidden_size, 4 * hidden_size, bias=True,
                                  weight_quant=BinaryWeightMeanAbs)
@@ -41,6 +50,8 @@ class BinaryLSTMLayer(nn.Module):
             self.gates.bias[hidden_size : 2 * hidden_size].fill_(1.0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fmt is not None:
+            return self._forward_fixed_point(x)
         b, t, _ = x.shape
         w = self.gates.quant_weight().value  # alpha * sign(W), (4H, D + H)
         w_x, w_h = w[:, : self.input_size], w[:, self.input_size :]
@@ -63,14 +74,63 @@ class BinaryLSTMLayer(nn.Module):
             outputs[s] = h
         return self.output_act(torch.stack(outputs, dim=1))
 
+    def _forward_fixed_point(self, x: torch.Tensor) -> torch.Tensor:
+        """The deployed arithmetic of bcrnn.fixed_point, evaluated exactly on integer-valued float32 tensors,
+        with straight-through gradients of the float LSTM around every rounding."""
+        fmt, hs = self.fmt, self.hidden_size
+        b, t, _ = x.shape
+        qw = self.gates.quant_weight()
+        w_sign = qw.value / qw.scale  # +-1 exactly, gradient through the sign STE
+        alpha = qw.scale.view(-1)
+        beta = self.input_act.act_quant.scale()
+        one = 2.0 ** (fmt.pre_frac + fmt.scale_frac)
+        m = alpha * beta * one
+        mult = _ste(m, torch.round(m))  # M_r
+        bias = self.gates.bias * one
+        offset = _ste(bias, torch.round(bias))  # B_r
+        if float(mult.detach().max()) * (self.input_size + hs) + float(offset.detach().abs().max()) >= 2 ** 24:
+            raise OverflowError("binary LSTM accumulator exceeds 2^24: float32 training would not be exact")
+        x_sign = binary_sign_ste(torch.clamp(x, -1.0, 1.0))
+        dot_x = torch.nn.functional.linear(x_sign, w_sign[:, : self.input_size])  # integers
+        w_h_t = w_sign[:, self.input_size :].t()
+        half_k, lo, hi = 2.0 ** (fmt.scale_frac - 1), -(2 ** (fmt.pre_bits - 1)), 2 ** (fmt.pre_bits - 1) - 1
+        g_one, g_half, t_one = 2.0 ** fmt.gate_bits, 2.0 ** (fmt.gate_bits - 1), 2.0 ** (fmt.gate_bits - 1)
+        s_one, c_one = 2.0 ** fmt.product_shift, 2.0 ** fmt.cell_frac
+        c_lo, c_hi = -(fmt.cell_max + 1), fmt.cell_max
+        h_sign = x.new_ones(b, hs)  # sign(h_0) = sign(0) = +1
+        c = x.new_zeros(b, hs)
+        c_int = x.new_zeros(b, hs)
+        outputs = [None] * t
+        for s in range(t - 1, -1, -1) if self.reverse else range(t):
+            dot = dot_x[:, s] + h_sign @ w_h_t
+            acc = mult * dot + offset
+            code = torch.clamp(torch.floor((acc.detach() + half_k) / 2 ** fmt.scale_frac), lo, hi)
+            pre = _ste(acc / one, code / 2 ** fmt.pre_frac)
+            idx = (code - lo).long()
+            sig_idx = torch.cat([idx[:, : 2 * hs], idx[:, 3 * hs :]], dim=1)
+            sig_val = self.sigmoid_lut[sig_idx] / g_one
+            sig_pre = torch.cat([pre[:, : 2 * hs], pre[:, 3 * hs :]], dim=1)
+            gates = _ste(torch.sigmoid(sig_pre), sig_val)
+            i, f, o = gates[:, :hs], gates[:, hs : 2 * hs], gates[:, 2 * hs :]
+            g = _ste(torch.tanh(pre[:, 2 * hs : 3 * hs]), self.tanh_lut[idx[:, 2 * hs : 3 * hs]] / t_one)
+            i_int, f_int, o_int, g_int = (i * g_one).detach(), (f * g_one).detach(), (o * g_one).detach(), \
+                (g * t_one).detach()
+            c_int = torch.clamp(torch.floor((f_int * c_int + g_half) / g_one)
+                                + torch.floor((i_int * g_int + s_one / 2) / s_one), c_lo, c_hi)
+            c = _ste(f * c + i * g, c_int / c_one)
+            h_float = o * torch.tanh(c)
+            h_sign = _ste(h_float, torch.where((o_int == 0) | (c_int >= 0), 1.0, -1.0))
+            outputs[s] = h_sign
+        return torch.stack(outputs, dim=1)
+
 
 class BinaryBiLSTM(nn.Module):
     """Forward and backward binary LSTM layers, outputs concatenated: (B, T, 2 * hidden) in {-1, +1}."""
 
-    def __init__(self, input_size: int, hidden_size: int):
+    def __init__(self, input_size: int, hidden_size: int, fmt: LSTMFormat | None = None):
         super().__init__()
-        self.fwd = BinaryLSTMLayer(input_size, hidden_size)
-        self.bwd = BinaryLSTMLayer(input_size, hidden_size, reverse=True)
+        self.fwd = BinaryLSTMLayer(input_size, hidden_size, fmt=fmt)
+        self.bwd = BinaryLSTMLayer(input_size, hidden_size, reverse=True, fmt=fmt)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([self.fwd(x), self.bwd(x)], dim=-1)

@@ -19,6 +19,7 @@ import torch
 from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear
 from torch import nn
 
+from bcrnn.fixed_point import LSTMFormat
 from bcrnn.models.binary_lstm import BinaryBiLSTM
 from bcrnn.quant import BinaryAct, BinaryWeightMeanAbs, FeatureQuant8
 
@@ -35,6 +36,9 @@ class CRNNConfig:
     n_mels: int = 40
     segment_frames: int = 300
     binary: bool = False
+    # binary LSTM arithmetic: None = float gates (training-time LSTM); "fixed" = the deployed fixed-point gates
+    # and cell state of bcrnn.fixed_point, trained through straight-through estimators
+    lstm_arithmetic: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -141,8 +145,11 @@ class CRNN(nn.Module):
         self.convs = nn.Sequential(*blocks)
         self.frames = frames
         self.dense = FrameDense(freq * in_ch, cfg.dense, binary=b)
+        if cfg.lstm_arithmetic not in (None, "fixed"):
+            raise ValueError(f"unknown lstm_arithmetic {cfg.lstm_arithmetic!r}: use None (float) or 'fixed'")
         if b:
-            self.lstm = BinaryBiLSTM(cfg.dense, cfg.lstm_hidden)
+            fmt = LSTMFormat() if cfg.lstm_arithmetic == "fixed" else None
+            self.lstm = BinaryBiLSTM(cfg.dense, cfg.lstm_hidden, fmt=fmt)
         else:
             self.lstm = nn.LSTM(cfg.dense, cfg.lstm_hidden, batch_first=True, bidirectional=True)
         self.attention = AttentionPool(2 * cfg.lstm_hidden) if cfg.pool == "attention" else None

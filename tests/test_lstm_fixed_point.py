@@ -1,0 +1,91 @@
+"""The training-time fixed-point binary LSTM equals the numpy integer reference bit for bit."""
+
+import numpy as np
+import pytest
+import torch
+
+from bcrnn.fixed_point import LSTMFormat, sigmoid_table, tanh_table
+from bcrnn.models.binary_lstm import BinaryLSTMLayer
+from bcrnn.reference.bits import pack_bits, xnor_popcount_dot
+from bcrnn.reference.lstm import LSTMDirection, run_direction
+
+
+def test_xnor_popcount_equals_bipolar_dot():
+    rng = np.random.default_rng(0)
+    for n in (1, 63, 64, 65, 200):
+        a, w = rng.integers(0, 2, (5, n)), rng.integers(0, 2, (7, n))
+        expected = (2 * a - 1) @ (2 * w - 1).T
+        assert np.array_equal(xnor_popcount_dot(pack_bits(a), pack_bits(w), n), expected)
+
+
+def test_gate_tables_are_monotone_and_in_range():
+    fmt = LSTMFormat()
+    sig, tanh = sigmoid_table(fmt), tanh_table(fmt)
+    assert len(sig) == len(tanh) == 256
+    assert np.all(np.diff(sig) >= 0) and np.all(np.diff(tanh) >= 0)
+    assert sig.min() >= 0 and sig.max() == 255 and sig[128] == 128  # sigmoid(0) = 1/2
+    assert tanh.min() == -127 and tanh.max() == 127 and tanh[128] == 0
+    with pytest.raises(ValueError):
+        LSTMFormat(cell_frac=15)
+
+
+def _layer(d, h, reverse, seed, bias_scale=1.0, beta=1.3):
+    torch.manual_seed(seed)
+    layer = BinaryLSTMLayer(d, h, reverse=reverse, fmt=LSTMFormat())
+    with torch.no_grad():
+        layer.gates.weight.uniform_(-1, 1)
+        layer.gates.bias.uniform_(-bias_scale, bias_scale)
+        layer.input_act.act_quant.fused_activation_quant_proxy.tensor_quant.scaling_impl.value.fill_(beta)
+    return layer
+
+
+def _integer_params(layer) -> LSTMDirection:
+    """What the packed model will store, computed exactly as the training model computes it (float32)."""
+    fmt = layer.fmt
+    one = 2.0 ** (fmt.pre_frac + fmt.scale_frac)
+    with torch.no_grad():
+        qw = layer.gates.quant_weight()
+        beta = layer.input_act.act_quant.scale()
+        mult = torch.round(qw.scale.view(-1) * beta * one)
+        offset = torch.round(layer.gates.bias * one)
+    return LSTMDirection((layer.gates.weight >= 0).numpy().astype(np.uint8), mult.numpy().astype(np.int64),
+                         offset.numpy().astype(np.int64), layer.reverse, fmt)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("inputs", ["random", "ones", "zeros"])
+def test_torch_fixed_point_lstm_equals_integer_reference(reverse, inputs):
+    d, h, t = 24, 8, 40
+    layer = _layer(d, h, reverse, seed=1)
+    rng = np.random.default_rng(2)
+    bits = {"random": rng.integers(0, 2, (3, t, d)), "ones": np.ones((3, t, d)), "zeros": np.zeros((3, t, d))}
+    x_bits = bits[inputs].astype(np.uint8)
+    with torch.no_grad():
+        out = layer(torch.tensor(2.0 * x_bits - 1, dtype=torch.float32)).numpy()
+    params = _integer_params(layer)
+    for b in range(3):
+        ref = run_direction(params, x_bits[b])
+        assert np.array_equal((out[b] > 0).astype(np.uint8), ref), f"sequence {b}"
+
+
+def test_saturating_cell_state_matches():
+    """Forget and input gates held open and g at +1: c climbs by ~1 per step into the 16-bit saturation."""
+    d, h, t = 8, 4, 60
+    layer = _layer(d, h, False, seed=3)
+    with torch.no_grad():
+        layer.gates.weight.fill_(0.01)
+        layer.gates.bias.fill_(7.9)
+    x_bits = np.ones((1, t, d), np.uint8)
+    with torch.no_grad():
+        out = layer(torch.ones(1, t, d)).numpy()
+    ref, steps = run_direction(_integer_params(layer), x_bits[0], trace=True)
+    assert np.array_equal((out[0] > 0).astype(np.uint8), ref)
+    assert steps[-1]["c"].max() == LSTMFormat().cell_max  # it really saturated
+
+
+def test_gradients_flow_through_the_fixed_point_cell():
+    layer = _layer(16, 8, False, seed=4)
+    x = torch.randn(2, 10, 16)
+    layer(x).sum().backward()
+    assert float(layer.gates.weight.grad.abs().sum()) > 0
+    assert float(layer.gates.bias.grad.abs().sum()) > 0
