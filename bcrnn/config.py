@@ -31,6 +31,7 @@ class ExperimentConfig:
     seed: int = 0  # first seed; seeds run seed, seed+1, ...
     merge_excited: bool = False  # IEMOCAP: count "excited" as happy
     threads: int = 0  # torch threads; 0 = all cores
+    model_overrides: dict = field(default_factory=dict)  # CRNNConfig fields replacing the preset's
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def to_dict(self) -> dict:

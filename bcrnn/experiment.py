@@ -82,7 +82,7 @@ def run_fold(fs: FeatureSet, fold: Fold, seed: int, cfg: ExperimentConfig, fold_
     norm = Normalizer.fit(fs, fs.select(fold.train))
     train, val, test = (segment_data(fs, s, norm) for s in (fold.train, [fold.validation], [fold.test]))
     torch.manual_seed(seed)
-    model = build_model(cfg.model, cfg.preset, len(fs.classes))
+    model = build_model(cfg.model, cfg.preset, len(fs.classes), **cfg.model_overrides)
     desc = f"seed {seed} {fold.name}"
     log(f"{desc}: train {len(train.utt_labels)} utt / {len(train)} seg, val {len(val.utt_labels)}, "
         f"test {len(test.utt_labels)}")
@@ -146,7 +146,7 @@ def write_reports(out: Path, cfg: ExperimentConfig, classes, results: list[dict]
     summary.update(dataset=cfg.dataset, model=cfg.model, preset=cfg.preset, wall_seconds=wall_seconds,
                    train_seconds_total=float(sum(r["train_seconds"] for r in results)))
     (out / "metrics.json").write_text(json.dumps(summary, indent=1))
-    model = build_model(cfg.model, cfg.preset, len(classes))
+    model = build_model(cfg.model, cfg.preset, len(classes), **cfg.model_overrides)
     size = {k: v for k, v in model_size(model).items()}
     size["binary"] = model.cfg.binary
     (out / "size.json").write_text(json.dumps(size, indent=1))

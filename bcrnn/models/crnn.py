@@ -36,9 +36,9 @@ class CRNNConfig:
     n_mels: int = 40
     segment_frames: int = 300
     binary: bool = False
-    # binary LSTM arithmetic: None = float gates (training-time LSTM); "fixed" = the deployed fixed-point gates
-    # and cell state of bcrnn.fixed_point, trained through straight-through estimators
-    lstm_arithmetic: str | None = None
+    # binary LSTM arithmetic: "fixed" = the deployed fixed-point gates and cell state of bcrnn.fixed_point,
+    # trained through straight-through estimators (so the integer reference is exact); "float" = float gates
+    lstm_arithmetic: str = "fixed"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -145,8 +145,8 @@ class CRNN(nn.Module):
         self.convs = nn.Sequential(*blocks)
         self.frames = frames
         self.dense = FrameDense(freq * in_ch, cfg.dense, binary=b)
-        if cfg.lstm_arithmetic not in (None, "fixed"):
-            raise ValueError(f"unknown lstm_arithmetic {cfg.lstm_arithmetic!r}: use None (float) or 'fixed'")
+        if cfg.lstm_arithmetic not in ("float", "fixed"):
+            raise ValueError(f"unknown lstm_arithmetic {cfg.lstm_arithmetic!r}: use 'fixed' or 'float'")
         if b:
             fmt = LSTMFormat() if cfg.lstm_arithmetic == "fixed" else None
             self.lstm = BinaryBiLSTM(cfg.dense, cfg.lstm_hidden, fmt=fmt)
@@ -187,7 +187,11 @@ class CRNN(nn.Module):
 
 
 def build_model(kind: str, preset: str | CRNNConfig, n_classes: int, **overrides) -> CRNN:
-    """`kind` is 'crnn' (full precision) or 'bcrnn' (binary); `preset` a name of PRESETS or a CRNNConfig."""
+    """`kind` is 'crnn' (full precision) or 'bcrnn' (binary); `preset` a name of PRESETS or a CRNNConfig;
+    `overrides` replace fields of the preset (e.g. dense=128)."""
+    unknown = set(overrides) - set(CRNNConfig.__dataclass_fields__)
+    if unknown:
+        raise ValueError(f"unknown model settings: {', '.join(sorted(unknown))}")
     if kind not in ("crnn", "bcrnn"):
         raise ValueError(f"unknown model {kind!r}: use 'crnn' or 'bcrnn'")
     if isinstance(preset, str):
