@@ -1,0 +1,118 @@
+"""The whole deployed BCRNN in integers and bits (numpy only): the golden model.
+
+    features (3 x 300 x 40 float) -> int8 codes -> conv (int8 x +-1, thresholds) -> max-pool (OR) ->
+    [binary convs (XNOR-popcount, thresholds)] -> per-frame dense (XNOR-popcount, thresholds) ->
+    BiLSTM (bcrnn.fixed_point) -> sum over time of +-1 -> FC (int x +-1, thresholds) ->
+    output layer (XNOR-popcount, fixed-point affine) -> integer logits (scale 2^-16)
+
+`forward(..., trace=True)` also returns the stream at every layer boundary, for layer-by-layer comparison.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bcrnn.fixed_point import LSTMFormat
+from bcrnn.reference.bits import pack_bits, xnor_popcount_dot
+from bcrnn.reference.lstm import LSTMDirection, run_direction
+
+
+def quantize_features(normalized: np.ndarray, input_scale: float = 2.0**-5) -> np.ndarray:
+    """Signed 8-bit codes of z-scored features: round half to even (as torch.round), saturate to [-128, 127]."""
+    return np.clip(np.round(np.asarray(normalized, np.float32) / np.float32(input_scale)), -128, 127).astype(
+        np.int64)
+
+
+def threshold(acc: np.ndarray, t: np.ndarray, direction: np.ndarray, channel_axis: int) -> np.ndarray:
+    """Output bits of a thresholded layer: acc >= T (direction +1) or acc <= T (direction -1), per channel."""
+    shape = [1] * acc.ndim
+    shape[channel_axis] = -1
+    t, d = t.reshape(shape), direction.reshape(shape)
+    return np.where(d > 0, acc >= t, acc <= t).astype(np.uint8)
+
+
+def _windows(x: np.ndarray, kt: int, kf: int) -> np.ndarray:
+    """(C, T, F) padded input -> (T', F', C * kt * kf) patches in (c, kt, kf) order, as torch's weights."""
+    c, t, f = x.shape
+    win = np.lib.stride_tricks.sliding_window_view(x, (kt, kf), axis=(1, 2))  # (C, T', F', kt, kf)
+    return win.transpose(1, 2, 0, 3, 4).reshape(t - kt + 1, f - kf + 1, c * kt * kf)
+
+
+def _or_pool(bits: np.ndarray, pt: int, pf: int) -> np.ndarray:
+    c, t, f = bits.shape
+    t2, f2 = t // pt, f // pf
+    return bits[:, : t2 * pt, : f2 * pf].reshape(c, t2, pt, f2, pf).max(axis=(2, 4))
+
+
+@dataclass
+class ReferenceBCRNN:
+    params: dict
+    meta: dict
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ReferenceBCRNN":
+        with np.load(path, allow_pickle=False) as z:
+            params = {k: z[k] for k in z.files if k != "meta"}
+            meta = json.loads(str(z["meta"]))
+        return cls(params, meta)
+
+    @classmethod
+    def from_arrays(cls, arrays: dict) -> "ReferenceBCRNN":
+        arrays = dict(arrays)
+        return cls(arrays, json.loads(str(arrays.pop("meta"))))
+
+    @property
+    def classes(self) -> list[str]:
+        return self.meta["classes"]
+
+    def normalize(self, features: np.ndarray) -> np.ndarray:
+        return ((features - self.params["norm_mean"]) / self.params["norm_std"]).astype(np.float32)
+
+    def forward(self, codes: np.ndarray, trace: bool = False):
+        """One segment's int8 feature codes (3, frames, mels) -> integer logits (classes,) [, boundary streams]."""
+        p, cfg = self.params, self.meta["model_config"]
+        fmt = LSTMFormat(**self.meta["lstm_format"])
+        streams = {"input": codes}
+        x = np.asarray(codes, dtype=np.int64)
+        for i, (ch, kt, kf, pt, pf) in enumerate(cfg["conv"]):
+            w = p[f"conv{i}_weight_bits"]
+            pad = ((0, 0), (kt // 2, kt // 2), (kf // 2, kf // 2))
+            if i == 0:  # 8-bit input: zero padding, integer x +-1 products (exact in float64)
+                patches = _windows(np.pad(x, pad), kt, kf).astype(np.float64)
+                acc = np.einsum("tfk,ok->otf", patches, (2.0 * w.reshape(ch, -1) - 1)).astype(np.int64)
+            else:  # bits: padding with bit 0 (-1), XNOR-popcount
+                patches = _windows(np.pad(x, pad), kt, kf)
+                acc = xnor_popcount_dot(pack_bits(patches), pack_bits(w.reshape(ch, -1)), patches.shape[-1])
+                acc = acc.transpose(2, 0, 1)
+            bits = threshold(acc, p[f"conv{i}_threshold"], p[f"conv{i}_direction"], channel_axis=0)
+            x = _or_pool(bits, pt, pf)
+            streams[f"conv{i}"] = x
+        c, t, f = x.shape
+        frames = x.transpose(1, 2, 0).reshape(t, f * c)  # frequency-major, channels innermost (NHWC)
+        acc = xnor_popcount_dot(pack_bits(frames), pack_bits(p["dense_weight_bits"]), f * c)
+        dense = threshold(acc, p["dense_threshold"], p["dense_direction"], channel_axis=1)
+        streams["dense"] = dense
+        directions = []
+        for name, reverse in (("lstm_fwd", False), ("lstm_bwd", True)):
+            d = LSTMDirection(p[f"{name}_weight_bits"], p[f"{name}_mult"], p[f"{name}_offset"], reverse, fmt)
+            directions.append(run_direction(d, dense))
+        lstm = np.concatenate(directions, axis=1)
+        streams["lstm"] = lstm
+        pooled = (2 * lstm.astype(np.int64) - 1).sum(axis=0)  # integer in [-T, T]
+        streams["pool"] = pooled
+        acc = pooled @ (2 * p["fc_weight_bits"].astype(np.int64) - 1).T
+        fc = threshold(acc, p["fc_threshold"], p["fc_direction"], channel_axis=0)
+        streams["fc"] = fc
+        dot = xnor_popcount_dot(pack_bits(fc), pack_bits(p["out_weight_bits"]), fc.shape[0])
+        logits = p["out_mult"] * dot + p["out_offset"]
+        streams["logits"] = logits
+        return (logits, streams) if trace else logits
+
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        z = np.asarray(logits, np.float64) / 2.0 ** self.meta["logit_frac"]
+        e = np.exp(z - z.max(axis=-1, keepdims=True))
+        return e / e.sum(axis=-1, keepdims=True)

@@ -1,0 +1,95 @@
+"""The integer golden model against the Brevitas model in deployment mode, layer by layer, on real Emo-DB
+features; and the threshold folding against the float batch-norm it replaces."""
+
+import numpy as np
+import pytest
+import torch
+
+from bcrnn.deploy import DeployedBCRNN
+from bcrnn.features import Normalizer, extract_features
+from bcrnn.models import build_model
+from bcrnn.packing import fold_threshold, pack_model
+from bcrnn.reference.model import ReferenceBCRNN, quantize_features
+
+BIT_STREAMS = ("conv0", "conv1", "dense", "lstm", "fc")
+
+
+@pytest.fixture(scope="module")
+def emodb_segments(emodb_dir, tmp_path_factory):
+    from bcrnn.corpora.emodb import load_emodb
+
+    corpus = load_emodb(emodb_dir)
+    corpus.utterances = [u for u in corpus.utterances if u.speaker in ("03", "08")][::8]  # 14 utterances
+    fs = extract_features(corpus, cache_dir=tmp_path_factory.mktemp("cache"), progress=False)
+    norm = Normalizer.fit(fs, fs.select(["08"]))
+    x, _, _ = fs.segments(fs.select(["03"]))
+    return fs, norm, norm(x)
+
+
+def _trained_like(preset_overrides, x, seed=0):
+    """A tiny BCRNN with non-trivial batch-norm statistics (a few training-mode passes over real features)."""
+    torch.manual_seed(seed)
+    model = build_model("bcrnn", "tiny", 7, **preset_overrides)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+                m.weight.uniform_(-1, 1)  # negative slopes flip thresholds: exercise both directions
+                m.bias.uniform_(-0.5, 0.5)
+        model.train()
+        for _ in range(3):
+            model(torch.from_numpy(x))
+    return model.eval()
+
+
+@pytest.mark.parametrize("overrides", [{}, {"conv": ((8, 5, 3, 2, 4), (8, 3, 3, 1, 1))}],
+                         ids=["one-conv", "two-conv"])
+def test_reference_equals_deployed_brevitas_model_on_emodb(emodb_segments, overrides):
+    fs, norm, x = emodb_segments
+    model = _trained_like(overrides, x)
+    packed = pack_model(model, norm.to_dict(), fs.classes, fs.config.__dict__)
+    ref = ReferenceBCRNN.from_arrays(packed)
+    logits, streams = DeployedBCRNN(model, packed).forward(torch.from_numpy(x))
+    compared = 0
+    for s in range(len(x)):
+        ref_logits, ref_streams = ref.forward(quantize_features(x[s]), trace=True)
+        for name, ref_value in ref_streams.items():
+            dep = streams[name][s].numpy()
+            if name in BIT_STREAMS:
+                dep = (dep > 0).astype(np.uint8)
+            assert np.array_equal(np.asarray(ref_value, np.int64), dep.astype(np.int64)), (s, name)
+            compared += np.asarray(ref_value).size
+        assert np.array_equal(ref_logits, logits[s].numpy())
+    assert compared > len(x) * 1000
+    # and the integer network decides as the float Brevitas model in eval mode on these segments
+    with torch.no_grad():
+        assert torch.equal(model(torch.from_numpy(x)).argmax(1), logits.argmax(1))
+
+
+def test_folded_thresholds_reproduce_sign_of_batch_norm():
+    torch.manual_seed(0)
+    bn = torch.nn.BatchNorm1d(6).eval()
+    with torch.no_grad():
+        bn.weight.copy_(torch.tensor([1.0, -0.5, 0.0, 2.0, -3.0, 0.0]))
+        bn.bias.copy_(torch.tensor([0.3, 0.2, 0.1, -0.7, -0.1, -0.2]))
+        bn.running_mean.uniform_(-2, 2)
+        bn.running_var.uniform_(0.5, 2)
+    scale = np.array([0.05, 0.1, 0.2, 0.01, 0.3, 0.1])
+    t, d = fold_threshold(bn, scale, -60, 60)
+    acc = np.arange(-60, 61)
+    for ch in range(6):
+        z = (scale[ch] * acc - bn.running_mean[ch].item()) / np.sqrt(bn.running_var[ch].item() + bn.eps) \
+            * bn.weight[ch].item() + bn.bias[ch].item()
+        expected = z >= 0
+        got = acc >= t[ch] if d[ch] > 0 else acc <= t[ch]
+        assert np.array_equal(expected, got), ch
+
+
+def test_feature_codes_round_half_to_even_and_saturate():
+    codes = quantize_features(np.array([0.5 / 32, 1.5 / 32, -0.5 / 32, 5.0, -5.0], np.float32))
+    assert codes.tolist() == [0, 2, 0, 127, -128]
+
+
+def test_packing_rejects_a_float_lstm():
+    model = build_model("bcrnn", "tiny", 4, lstm_arithmetic="float")
+    with pytest.raises(ValueError, match="fixed"):
+        pack_model(model, {"mean": 0, "std": 1}, ["a", "b", "c", "d"], {})
