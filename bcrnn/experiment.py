@@ -21,7 +21,7 @@ from bcrnn.config import ExperimentConfig
 from bcrnn.corpora import load_corpus
 from bcrnn.features import FeatureConfig, FeatureSet, Normalizer, extract_features
 from bcrnn.folds import Fold, speaker_folds
-from bcrnn.models import build_model
+from bcrnn.models import CRNNConfig, build_model
 from bcrnn.size import model_size
 from bcrnn.training import SegmentData, evaluate, fit
 
@@ -100,6 +100,12 @@ def run_fold(fs: FeatureSet, fold: Fold, seed: int, cfg: ExperimentConfig, fold_
                         "y_pred": res["y_pred"]},
         "history": history.__dict__,
     }
+    if model.cfg.binary and model.cfg.lstm_arithmetic == "fixed":
+        result["test_integer"], result["packed_bytes"] = integer_evaluation(model, norm, fs, fold, fold_dir)
+        agree = np.mean(np.asarray(result["test_integer"]["y_pred"]) == np.asarray(res["y_pred"]))
+        result["integer_float_agreement"] = float(agree)
+        log(f"{desc}: integer reference test UAR {result['test_integer']['uar']:.3f} "
+            f"(float model {res['uar']:.3f}; same decision on {100 * agree:.1f}% of utterances)")
     torch.save({"model": best, "kind": cfg.model, "model_config": model.cfg.to_dict(),
                 "n_classes": len(fs.classes), "classes": list(fs.classes), "normalizer": norm.to_dict(),
                 "feature_config": fs.config.__dict__, "fold": fold.__dict__, "seed": seed, "git_sha": git_sha(),
@@ -108,6 +114,24 @@ def run_fold(fs: FeatureSet, fold: Fold, seed: int, cfg: ExperimentConfig, fold_
     log(f"{desc}: test UAR {res['uar']:.3f}  WA {res['wa']:.3f}  (best epoch {best_epoch}, "
         f"{result['seconds']:.0f} s)")
     return result
+
+
+def integer_evaluation(model, norm: Normalizer, fs: FeatureSet, fold: Fold, fold_dir: Path) -> tuple[dict, int]:
+    """Pack the model into `model.packed.npz` and score the test speaker with the integer reference: for a
+    BCRNN, this is the accuracy the project reports."""
+    from bcrnn import metrics
+    from bcrnn.packing import pack_model
+    from bcrnn.reference.model import ReferenceBCRNN
+    from bcrnn.reference.packed_file import save_packed
+
+    n_bytes = save_packed(fold_dir / "model.packed.npz",
+                          pack_model(model, norm.to_dict(), fs.classes, fs.config.__dict__))
+    ref = ReferenceBCRNN.load(fold_dir / "model.packed.npz")
+    idx = fs.select([fold.test])
+    y_pred = [int(np.argmax(ref.predict_features(fs.features[i]))) for i in idx]
+    out = metrics.scores(fs.labels[idx], y_pred, len(fs.classes))
+    out["y_pred"] = y_pred
+    return out, n_bytes
 
 
 def run_experiment(cfg: ExperimentConfig, out: Path, resume: bool = False, download: bool = False,
@@ -134,10 +158,28 @@ def run_experiment(cfg: ExperimentConfig, out: Path, resume: bool = False, downl
             done = fold_dir / "result.json"
             if done.exists() and resume:
                 results.append(json.loads(done.read_text()))
+                if "test_integer" not in results[-1]:
+                    complete_integer_evaluation(results[-1], fs, fold, fold_dir, cfg, log)
                 log(f"seed {seed} {fold.name}: done earlier, test UAR {results[-1]['test']['uar']:.3f}")
                 continue
             results.append(run_fold(fs, fold, seed, cfg, fold_dir, log, progress))
     return write_reports(out, cfg, fs.classes, results, time.time() - t_start, log)
+
+
+def complete_integer_evaluation(result: dict, fs: FeatureSet, fold: Fold, fold_dir: Path,
+                                cfg: ExperimentConfig, log) -> None:
+    """For a fold trained before integer evaluation existed: load its best.pt and add the reference's scores."""
+    ckpt = torch.load(fold_dir / "best.pt", weights_only=False)
+    model = build_model(ckpt["kind"], CRNNConfig.from_dict(ckpt["model_config"]), ckpt["n_classes"])
+    if not (model.cfg.binary and model.cfg.lstm_arithmetic == "fixed"):
+        return
+    model.load_state_dict(ckpt["model"])
+    result["test_integer"], result["packed_bytes"] = integer_evaluation(
+        model.eval(), Normalizer.from_dict(ckpt["normalizer"]), fs, fold, fold_dir)
+    result["integer_float_agreement"] = float(np.mean(np.asarray(result["test_integer"]["y_pred"])
+                                                      == np.asarray(result["predictions"]["y_pred"])))
+    (fold_dir / "result.json").write_text(json.dumps(result, indent=1))
+    log(f"seed {result['seed']} {fold.name}: integer reference test UAR {result['test_integer']['uar']:.3f}")
 
 
 def write_reports(out: Path, cfg: ExperimentConfig, classes, results: list[dict], wall_seconds: float,
@@ -157,6 +199,11 @@ def write_reports(out: Path, cfg: ExperimentConfig, classes, results: list[dict]
     first = out / "folds" / f"seed{results[0]['seed']}"
     first_fold = sorted(first.iterdir())[0] / "best.pt"
     shutil.copyfile(first_fold, out / "model.pt")
+    if (first_fold.parent / "model.packed.npz").exists():
+        shutil.copyfile(first_fold.parent / "model.packed.npz", out / "model.packed.npz")
+        size["packed_file_bytes"] = (out / "model.packed.npz").stat().st_size
+        size["packed_file_mb"] = size["packed_file_bytes"] / 1e6
+        (out / "size.json").write_text(json.dumps(size, indent=1))
     label = f"ours: {cfg.model} {cfg.preset}"
     log("\n" + reports.comparison_table(cfg.dataset, [(label, summary, size)]))
     log(f"\n{label}: UAR {100 * summary['uar_mean']:.1f} +- {100 * summary['uar_std']:.1f} %, "

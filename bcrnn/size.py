@@ -21,10 +21,15 @@ def model_size(model: nn.Module) -> dict:
     """Bits per tensor and the totals: float32 MB, packed MB and their ratio."""
     binary = _binary_weight_names(model)
     tensors = {}
+    stored = set(model.state_dict())  # skips non-persistent buffers (the LSTM's gate tables, counted below)
     for name, t in list(model.named_parameters()) + list(model.named_buffers()):
-        if name.endswith("num_batches_tracked"):
-            continue  # a training counter, not part of the model
+        if name.endswith("num_batches_tracked") or name not in stored:
+            continue  # a training counter, or a derived table
         tensors[name] = (t.numel(), 1 if name in binary else 32)
+    lstm = getattr(model, "lstm", None)
+    fmt = getattr(getattr(lstm, "fwd", None), "fmt", None)
+    if fmt is not None:  # the fixed-point LSTM's sigmoid and tanh tables, shared by both directions
+        tensors["lstm.gate_tables"] = (2 * 2**fmt.pre_bits, fmt.gate_bits)
     float_bits = sum(n * 32 for n, _ in tensors.values())
     packed_bits = sum(n * b for n, b in tensors.values())
     n_binary = sum(n for n, b in tensors.values() if b == 1)
@@ -32,6 +37,7 @@ def model_size(model: nn.Module) -> dict:
         "parameters": sum(n for n, _ in tensors.values()),
         "binary_parameters": n_binary,
         "above_1_bit_parameters": sum(n for n, b in tensors.values() if b > 1),
+        "binary_mb": n_binary / 8e6,
         "float32_mb": float_bits / 8e6,
         "packed_mb": packed_bits / 8e6,
         "compression": float_bits / packed_bits,

@@ -93,3 +93,20 @@ def test_packing_rejects_a_float_lstm():
     model = build_model("bcrnn", "tiny", 4, lstm_arithmetic="float")
     with pytest.raises(ValueError, match="fixed"):
         pack_model(model, {"mean": 0, "std": 1}, ["a", "b", "c", "d"], {})
+
+
+def test_packed_file_round_trip_and_size(tmp_path):
+    from bcrnn.reference.packed_file import load_packed, save_packed
+
+    torch.manual_seed(0)
+    model = build_model("bcrnn", "small", 7).eval()
+    arrays = pack_model(model, {"mean": np.zeros((3, 1, 40)), "std": np.ones((3, 1, 40))}, list("abcdefg"), {})
+    n_bytes = save_packed(tmp_path / "m.npz", arrays)
+    back = load_packed(tmp_path / "m.npz")
+    assert set(back) == set(arrays)
+    for k in arrays:
+        assert np.array_equal(np.asarray(back[k]), np.asarray(arrays[k])), k
+    n_bits = sum(a.size for k, a in arrays.items() if k.endswith("_weight_bits"))
+    assert n_bits / 8 < n_bytes < n_bits / 8 * 1.3  # the bits dominate: ~1 bit per weight on disk
+    float32_bytes = 4 * sum(p.numel() for p in model.parameters())
+    assert float32_bytes / n_bytes >= 25

@@ -75,7 +75,11 @@ def test_run_folder_has_every_report(tmp_path):
         recalls = [np.mean(pred[true == c] == c) for c in np.unique(true)]
         assert np.mean(recalls) == pytest.approx(f["uar"])
         assert all(u.startswith(r["test_speaker"]) for u in r["predictions"]["utt_id"])
+    # a BCRNN is scored by its integer reference, and the packed file is what size.json counts
+    assert m["scored_by"].startswith("integer reference") and 0 <= m["integer_float_agreement"] <= 1
+    assert "float_uar_mean" in m and (out / "model.packed.npz").is_file()
     size = json.loads((out / "size.json").read_text())
+    assert size["packed_file_bytes"] == (out / "model.packed.npz").stat().st_size
     assert size["binary"] and size["compression"] > 5  # tiny: batch norm weighs more than in small
     assert summary["uar_mean"] == m["uar_mean"]
 

@@ -19,6 +19,7 @@ import numpy as np
 from bcrnn.fixed_point import LSTMFormat
 from bcrnn.reference.bits import pack_bits, xnor_popcount_dot
 from bcrnn.reference.lstm import LSTMDirection, run_direction
+from bcrnn.reference.packed_file import load_packed
 
 
 def quantize_features(normalized: np.ndarray, input_scale: float = 2.0**-5) -> np.ndarray:
@@ -55,10 +56,8 @@ class ReferenceBCRNN:
 
     @classmethod
     def load(cls, path: str | Path) -> "ReferenceBCRNN":
-        with np.load(path, allow_pickle=False) as z:
-            params = {k: z[k] for k in z.files if k != "meta"}
-            meta = json.loads(str(z["meta"]))
-        return cls(params, meta)
+        """From a `model.packed.npz` file."""
+        return cls.from_arrays(load_packed(path))
 
     @classmethod
     def from_arrays(cls, arrays: dict) -> "ReferenceBCRNN":
@@ -111,6 +110,15 @@ class ReferenceBCRNN:
         logits = p["out_mult"] * dot + p["out_offset"]
         streams["logits"] = logits
         return (logits, streams) if trace else logits
+
+    def predict_features(self, features: np.ndarray) -> np.ndarray:
+        """Class probabilities of one utterance from its raw (3, frames, mels) features: every 3-s segment
+        through the integer network, segment posteriors averaged (as the training evaluation does)."""
+        from bcrnn.features import FeatureConfig, segment
+
+        segments = segment(features, FeatureConfig(**self.meta["feature_config"]))
+        logits = np.stack([self.forward(quantize_features(self.normalize(s))) for s in segments])
+        return self.probabilities(logits).mean(axis=0)
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         z = np.asarray(logits, np.float64) / 2.0 ** self.meta["logit_frac"]
