@@ -134,9 +134,30 @@ def integer_evaluation(model, norm: Normalizer, fs: FeatureSet, fold: Fold, fold
     return out, n_bytes
 
 
+def parse_fold_selection(spec: str | None, n_folds: int) -> set[int]:
+    """'3', '0,2,5' or '5-9' -> fold indices; None -> all."""
+    if spec is None:
+        return set(range(n_folds))
+    chosen = set()
+    try:
+        for part in spec.split(","):
+            lo, _, hi = part.partition("-")
+            chosen |= set(range(int(lo), int(hi or lo) + 1))
+    except ValueError:
+        raise ValueError(f"--only-folds takes indices like 3, 0,2,5 or 5-9, not {spec!r}") from None
+    if not chosen <= set(range(n_folds)):
+        raise ValueError(f"--only-folds {spec}: fold indices run from 0 to {n_folds - 1}")
+    return chosen
+
+
 def run_experiment(cfg: ExperimentConfig, out: Path, resume: bool = False, download: bool = False,
-                   cache_dir: Path | None = Path("runs/cache"), progress: bool = True, quiet: bool = False) -> dict:
-    """Run every fold and seed of `cfg` into `out` and write the reports; returns metrics.json's content."""
+                   cache_dir: Path | None = Path("runs/cache"), progress: bool = True, quiet: bool = False,
+                   only_folds: str | None = None) -> dict | None:
+    """Run every fold and seed of `cfg` into `out` and write the reports; returns metrics.json's content.
+
+    `only_folds` trains a subset (so that several processes can share one run folder); the reports are written
+    by whichever call finds every fold done, and None is returned while some are missing.
+    """
     out = Path(out)
     prepare_run_folder(out, cfg, resume)
     log = Logger(out / "train.log", quiet=quiet)
@@ -151,11 +172,18 @@ def run_experiment(cfg: ExperimentConfig, out: Path, resume: bool = False, downl
         "experiment": cfg.to_dict(), "classes": list(fs.classes), "git_sha": git_sha(),
         "folds": [f.__dict__ for f in folds], "torch_threads": torch.get_num_threads(),
         "skipped_files": corpus.skipped}, indent=1))
-    results = []
+    selected = parse_fold_selection(only_folds, len(folds))
+    results, missing = [], []
     for seed in range(cfg.seed, cfg.seed + cfg.seeds):
         for fold in folds:
             fold_dir = out / "folds" / f"seed{seed}" / fold.name
             done = fold_dir / "result.json"
+            if fold.index not in selected:
+                if done.exists():
+                    results.append(json.loads(done.read_text()))
+                else:
+                    missing.append(f"seed {seed} {fold.name}")
+                continue
             if done.exists() and resume:
                 results.append(json.loads(done.read_text()))
                 if "test_integer" not in results[-1]:
@@ -163,6 +191,10 @@ def run_experiment(cfg: ExperimentConfig, out: Path, resume: bool = False, downl
                 log(f"seed {seed} {fold.name}: done earlier, test UAR {results[-1]['test']['uar']:.3f}")
                 continue
             results.append(run_fold(fs, fold, seed, cfg, fold_dir, log, progress))
+    if missing:
+        log(f"{len(missing)} fold run(s) not done yet ({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}):"
+            f" the reports are written when every fold is done (then run once more with --resume)")
+        return None
     return write_reports(out, cfg, fs.classes, results, time.time() - t_start, log)
 
 

@@ -110,3 +110,19 @@ def test_config_file_and_overrides(tmp_path):
     with pytest.raises(ValueError, match="datset"):
         load_config(path, {})
     assert isinstance(ExperimentConfig.from_dict(cfg.to_dict()), ExperimentConfig)
+
+
+def test_fold_selection_shares_a_run_folder(tmp_path):
+    from bcrnn.experiment import parse_fold_selection
+
+    assert parse_fold_selection("0,2-3", 5) == {0, 2, 3} and parse_fold_selection(None, 3) == {0, 1, 2}
+    with pytest.raises(ValueError, match="from 0 to 4"):
+        parse_fold_selection("3-7", 5)
+    with pytest.raises(ValueError, match="indices like"):
+        parse_fold_selection("a", 5)
+    out, cfg = tmp_path / "run", _tiny_cfg(epochs=1)
+    assert run_experiment(cfg, out, cache_dir=tmp_path / "c", progress=False, quiet=True, only_folds="1") is None
+    assert not (out / "metrics.json").exists()
+    summary = run_experiment(cfg, out, resume=True, cache_dir=tmp_path / "c", progress=False, quiet=True,
+                             only_folds="0")
+    assert summary["n_runs"] == 2 and (out / "metrics.json").exists()

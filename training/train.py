@@ -40,6 +40,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, help="torch threads (default: all cores)")
     p.add_argument("--out", help="run folder (default runs/<dataset>-<model>-<preset>, numbered if it exists)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out (default: the latest one)")
+    p.add_argument("--only-folds", help="train only these fold indices (e.g. 0-4 or 1,3): share a run folder "
+                                        "between processes; the last one to finish writes the reports")
     p.add_argument("--cache-dir", default="runs/cache", help="feature cache folder (default runs/cache)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
     return p.parse_args(argv)
@@ -74,7 +76,7 @@ def main(argv=None) -> int:
 
     try:
         run_experiment(cfg, out, resume=args.resume, download=args.download, cache_dir=Path(args.cache_dir),
-                       progress=not args.no_progress)
+                       progress=not args.no_progress, only_folds=args.only_folds)
     except (CorpusError, RunFolderError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
