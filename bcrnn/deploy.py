@@ -1,8 +1,10 @@
-"""The Brevitas model in deployment mode: its own layers (Brevitas' binary weights, the fixed-point LSTM) on
-integer accumulators, with batch norm folded into the integer thresholds of bcrnn.packing.
+"""The Brevitas model in deployment mode: its own layers (Brevitas' binary weights, the fixed-point LSTM) on exact
+integer accumulators, with each batch norm evaluated in float64 on the accumulator instead of float32 on rounded
+activations, so that no float rounding can flip a bit.
 
-A second, independent implementation of the integer network (torch convolutions and matrix products in float64,
-where bcrnn.reference uses XNOR-popcount on packed words): the two must agree bit for bit.
+It shares nothing with bcrnn.packing / bcrnn.reference but the model: thresholds are not read from the packed
+file, so a wrong fold shows up as a mismatch. Torch convolutions in float64 here, XNOR-popcount on packed words
+there: the two must agree bit for bit, and on logits to within the 2^-16 fixed-point step.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from bcrnn.models.crnn import CRNN
+from bcrnn.packing import INPUT_SCALE
 
 
 def _sign(layer) -> torch.Tensor:
@@ -18,45 +21,53 @@ def _sign(layer) -> torch.Tensor:
     return (qw.value / qw.scale).double()  # exactly +-1
 
 
-def _threshold(acc: torch.Tensor, t, direction, channel_dim: int) -> torch.Tensor:
-    shape = [1] * acc.ndim
+def _alpha(layer) -> torch.Tensor:
+    return layer.quant_weight().scale.detach().double().reshape(-1)
+
+
+def _bn64(bn, y: torch.Tensor, channel_dim: int) -> torch.Tensor:
+    shape = [1] * y.ndim
     shape[channel_dim] = -1
-    t = torch.as_tensor(t, dtype=torch.float64).view(shape)
-    d = torch.as_tensor(direction).view(shape)
-    return torch.where(d > 0, acc >= t, acc <= t).double() * 2 - 1  # +-1
+    k = (bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)).view(shape)
+    return (y - bn.running_mean.double().view(shape)) * k + bn.bias.double().view(shape)
+
+
+def _sign_of(z: torch.Tensor) -> torch.Tensor:
+    return torch.where(z >= 0, 1.0, -1.0).double()
 
 
 class DeployedBCRNN:
-    def __init__(self, model: CRNN, packed: dict):
-        self.model, self.p = model.eval(), packed
+    def __init__(self, model: CRNN):
+        self.model = model.eval()
 
     @torch.no_grad()
     def forward(self, normalized: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        """(B, 3, frames, mels) z-scored features -> int64 logits (B, classes) and +-1 streams per boundary."""
-        m, p, cfg = self.model, self.p, self.model.cfg
+        """(B, 3, frames, mels) z-scored features -> float64 logits (B, classes) and the stream per boundary
+        (+-1 for bit streams, integers for the input codes and the time pool)."""
+        m, cfg = self.model, self.model.cfg
         streams = {}
-        codes = torch.round(m.input_quant(normalized.float()) / 2.0**-5).double()
+        codes = torch.round(m.input_quant(normalized.float()) / INPUT_SCALE).double()
         streams["input"] = codes
-        x = codes
+        x, in_scale = codes, INPUT_SCALE
         for i, block in enumerate(m.convs):
             kt, kf, pt, pf = cfg.conv[i][1:]
             if i == 0:
                 acc = F.conv2d(x, _sign(block.conv), padding=(kt // 2, kf // 2))
             else:
                 acc = F.conv2d(F.pad(x, (kf // 2, kf // 2, kt // 2, kt // 2), value=-1.0), _sign(block.conv))
-            x = F.max_pool2d(_threshold(acc, p[f"conv{i}_threshold"], p[f"conv{i}_direction"], 1), (pt, pf))
+            z = _bn64(block.bn, acc * (in_scale * _alpha(block.conv)).view(1, -1, 1, 1), 1)
+            x, in_scale = F.max_pool2d(_sign_of(z), (pt, pf)), 1.0
             streams[f"conv{i}"] = x
         b, c, t, f = x.shape
         frames = x.permute(0, 2, 3, 1).reshape(b, t, f * c)
-        dense = _threshold(frames @ _sign(m.dense.fc).T, p["dense_threshold"], p["dense_direction"], 2)
+        dense = _sign_of(_bn64(m.dense.bn, (frames @ _sign(m.dense.fc).T) * _alpha(m.dense.fc), 2))
         streams["dense"] = dense
-        lstm = m.lstm(dense.float()).double()
+        lstm = m.lstm(dense.float()).double()  # the trained fixed-point LSTM: exact in float32
         streams["lstm"] = lstm
         pooled = lstm.sum(dim=1)
         streams["pool"] = pooled
-        fc = _threshold(pooled @ _sign(m.fc).T, p["fc_threshold"], p["fc_direction"], 1)
+        fc = _sign_of(_bn64(m.fc_bn, (pooled @ _sign(m.fc).T) * _alpha(m.fc) / t, 1))
         streams["fc"] = fc
-        dot = (fc @ _sign(m.out).T).long()
-        logits = torch.as_tensor(p["out_mult"]) * dot + torch.as_tensor(p["out_offset"])
+        logits = _bn64(m.out_bn, (fc @ _sign(m.out).T) * _alpha(m.out), 1)
         streams["logits"] = logits
         return logits, streams

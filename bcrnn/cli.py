@@ -1,0 +1,139 @@
+"""The `bcrnn` command: `predict` (numpy only, from model.packed.npz) and `verify` (integer reference against the
+Brevitas model in deployment mode, layer by layer)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def _packed_path(model: Path) -> Path:
+    path = model / "model.packed.npz" if model.is_dir() else model
+    if not path.is_file():
+        raise FileNotFoundError(f"no packed model at {path}: train a BCRNN (python training/train.py) first")
+    return path
+
+
+def predict(files: list[str], model_dir: str, top: int) -> int:
+    """Emotion of each wav file by the integer network; bad files are reported and the others still run."""
+    from bcrnn.audio import AudioError, read_audio
+    from bcrnn.features import FeatureConfig, log_mel_deltas
+    from bcrnn.reference.model import ReferenceBCRNN
+
+    try:
+        ref = ReferenceBCRNN.load(_packed_path(Path(model_dir)))
+    except (FileNotFoundError, OSError, ValueError, KeyError) as err:
+        print(f"error: cannot load the model: {err}", file=sys.stderr)
+        return 2
+    cfg = FeatureConfig(**ref.meta["feature_config"])
+    failures = 0
+    for name in files:
+        try:
+            features = log_mel_deltas(read_audio(name), cfg)
+        except AudioError as err:
+            print(f"{name}: error: {err}", file=sys.stderr)
+            failures += 1
+            continue
+        probs = ref.predict_features(features)
+        order = np.argsort(-probs)
+        scores = "  ".join(f"{ref.classes[i]} {probs[i]:.3f}" for i in order[:top])
+        print(f"{name}: {ref.classes[order[0]]}  ({scores})")
+    return 1 if failures else 0
+
+
+def verify(run_dir: str, data_dir: str | None, speakers: list[str] | None, limit: int | None) -> int:
+    """Every segment of the corpus through the deployed Brevitas model and the reference; stop at the first
+    differing value and say where it is."""
+    import torch
+
+    from bcrnn.corpora import load_corpus
+    from bcrnn.deploy import DeployedBCRNN
+    from bcrnn.features import FeatureConfig, Normalizer, extract_features
+    from bcrnn.models import CRNNConfig, build_model
+    from bcrnn.reference.model import ReferenceBCRNN, quantize_features
+
+    run = Path(run_dir)
+    ckpt_path = run / "model.pt" if (run / "model.pt").exists() else run / "best.pt"  # a run or one fold
+    config_path = next((d / "config.json" for d in (run, *run.parents) if (d / "config.json").exists()), None)
+    if not ckpt_path.exists() or config_path is None:
+        print(f"error: {run} is not a run folder (no model.pt / best.pt and config.json)", file=sys.stderr)
+        return 2
+    config = json.loads(config_path.read_text())["experiment"]
+    ckpt = torch.load(ckpt_path, weights_only=False)
+    model = build_model(ckpt["kind"], CRNNConfig.from_dict(ckpt["model_config"]), ckpt["n_classes"])
+    model.load_state_dict(ckpt["model"])
+    model.eval()
+    ref = ReferenceBCRNN.load(_packed_path(run))
+    corpus = load_corpus(config["dataset"], data_dir or config["data_dir"], merge_excited=config["merge_excited"])
+    fs = extract_features(corpus, FeatureConfig(**ckpt["feature_config"]), cache_dir=Path("runs/cache"))
+    norm = Normalizer.from_dict(ckpt["normalizer"])
+    idx = fs.select(speakers) if speakers else np.arange(len(fs.labels))
+    if limit:
+        idx = idx[:limit]
+    deployed = DeployedBCRNN(model)
+    step = 2.0 ** -ref.meta["logit_frac"]
+    from tqdm import tqdm
+
+    n_values = n_segments = agree_float = 0
+    for i in tqdm(idx, desc="verify", unit="utt"):
+        x, _, _ = fs.segments([i])
+        x = norm(x)
+        logits, streams = deployed.forward(torch.from_numpy(x))
+        with torch.no_grad():
+            float_pred = int(torch.softmax(model(torch.from_numpy(x)), 1).mean(0).argmax())
+        for s in range(len(x)):
+            ref_logits, ref_streams = ref.forward(quantize_features(x[s]), trace=True)
+            for layer, expected in ref_streams.items():
+                got = streams[layer][s].numpy()
+                if layer == "logits":  # fixed point (2^-16) against float64: equal to within the rounding
+                    worst = np.abs(np.asarray(expected) * step - got).max()
+                    tolerance = step * (1 + ref.params["out_weight_bits"].shape[1])  # |M error| <= 1/2 per unit of dot
+                    if worst > tolerance or np.argmax(expected) != np.argmax(got):
+                        print(f"MISMATCH at utterance {fs.utt_ids[i]} segment {s} layer logits: reference "
+                              f"{np.asarray(expected) * step}, deployed Brevitas model {got}", file=sys.stderr)
+                        return 1
+                    n_values += got.size
+                    continue
+                if got.dtype.kind == "f" and layer not in ("input", "pool"):
+                    got = (got > 0).astype(np.int64)
+                expected = np.asarray(expected, np.int64)
+                got = got.astype(np.int64)
+                bad = np.argwhere(expected != got)
+                if len(bad):
+                    where = tuple(bad[0])
+                    print(f"MISMATCH at utterance {fs.utt_ids[i]} segment {s} layer {layer} index {where}: "
+                          f"reference {expected[where]}, deployed Brevitas model {got[where]}", file=sys.stderr)
+                    return 1
+                n_values += expected.size
+            n_segments += 1
+        agree_float += int(np.argmax(ref.predict_features(fs.features[i])) == float_pred)
+    print(f"verified {len(idx)} utterances, {n_segments} segments, {n_values:,} values at {len(ref_streams)} layer "
+          f"boundaries: reference == deployed Brevitas model everywhere. Float training model makes the same "
+          f"decision on {agree_float}/{len(idx)} utterances.")
+    return 0
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="bcrnn", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    pr = sub.add_parser("predict", help="emotion of wav files, with the packed integer model (numpy only)")
+    pr.add_argument("files", nargs="+")
+    pr.add_argument("--model", required=True, help="run folder (or a model.packed.npz file)")
+    pr.add_argument("--top", type=int, default=3, help="how many class scores to print")
+    ve = sub.add_parser("verify", help="reference vs the deployed Brevitas model, layer by layer")
+    ve.add_argument("run_dir")
+    ve.add_argument("--data-dir", help="corpus folder, if not the one the run used")
+    ve.add_argument("--speakers", nargs="+", help="only these speakers (default: every utterance)")
+    ve.add_argument("--limit", type=int, help="at most this many utterances")
+    args = p.parse_args(argv)
+    if args.command == "predict":
+        return predict(args.files, args.model, args.top)
+    return verify(args.run_dir, args.data_dir, args.speakers, args.limit)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""`bcrnn predict` runs on numpy alone; `bcrnn verify` passes on a trained run and pinpoints a corrupted one."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile
+
+from bcrnn.config import load_config
+from bcrnn.corpora.synth import synth_waveform
+from bcrnn.experiment import run_experiment
+from bcrnn.reference.packed_file import load_packed, save_packed
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("run")
+    cfg = load_config(None, {"dataset": "synth", "preset": "tiny", "folds": 1, "epochs": 1, "batch_size": 16})
+    run_experiment(cfg, tmp / "run", cache_dir=tmp / "cache", progress=False, quiet=True)
+    return tmp / "run"
+
+
+def test_predict_uses_numpy_only_and_survives_bad_files(tiny_run, tmp_path):
+    good = tmp_path / "angry.wav"
+    soundfile.write(good, synth_waveform(0, 0, 0), 16000)
+    empty = tmp_path / "empty.wav"
+    soundfile.write(empty, np.zeros(0, np.float32), 16000)
+    code = ("import sys; from bcrnn.cli import main; rc = main(sys.argv[1:]); "
+            "assert 'torch' not in sys.modules, 'torch was imported'; sys.exit(rc)")
+    r = subprocess.run([sys.executable, "-c", code, "predict", str(good), str(empty), str(tmp_path / "no.wav"),
+                        "--model", str(tiny_run)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1, r.stderr  # some files failed
+    line = [x for x in r.stdout.splitlines() if x.startswith(str(good))]
+    assert len(line) == 1 and any(c in line[0] for c in ("angry", "happy", "sad", "neutral"))
+    probs = [float(tok) for tok in line[0].split("(")[1].rstrip(")").split()[1::2]]
+    assert len(probs) == 3 and all(0 <= p <= 1 for p in probs) and probs == sorted(probs, reverse=True)
+    assert "empty.wav: error" in r.stderr and "no.wav: error" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_predict_without_a_model_is_a_clear_error(tmp_path):
+    from bcrnn.cli import main
+
+    assert main(["predict", "x.wav", "--model", str(tmp_path)]) == 2
+
+
+def test_verify_passes_then_finds_a_flipped_threshold(tiny_run, capsys):
+    from bcrnn.cli import main
+
+    assert main(["verify", str(tiny_run), "--limit", "3"]) == 0
+    assert "reference == deployed Brevitas model everywhere" in capsys.readouterr().out
+    arrays = load_packed(tiny_run / "model.packed.npz")
+    arrays["dense_direction"] = -arrays["dense_direction"]  # what a wrong BN fold would look like
+    save_packed(tiny_run / "model.packed.npz", arrays)
+    assert main(["verify", str(tiny_run), "--limit", "3"]) == 1
+    err = capsys.readouterr().err
+    assert "MISMATCH" in err and "layer dense" in err
