@@ -120,3 +120,30 @@ def test_packed_file_round_trip_and_size(tmp_path):
     assert n_bits / 8 < n_bytes < n_bits / 8 * 1.3  # the bits dominate: ~1 bit per weight on disk
     float32_bytes = 4 * sum(p.numel() for p in model.parameters())
     assert float32_bytes / n_bytes >= 25
+
+
+def test_qonnx_export_executes_like_the_reference(emodb_segments, tmp_path):
+    import onnx
+
+    from bcrnn.export import ExportCheckError, check_qonnx_against_reference, export_qonnx_model
+
+    fs, norm, x = emodb_segments
+    model = _trained_like({}, x)
+    path = export_qonnx_model(model, tmp_path / "m.qonnx.onnx", fs.classes)
+    graph = onnx.load(str(path)).graph
+    assert any(n.domain == "bcrnn.custom_op" and n.op_type == "BinaryLSTM" for n in graph.node)
+    assert len(graph.node) > 10 and path.with_suffix(".json").is_file()
+    ref = ReferenceBCRNN.from_arrays(pack_model(model, norm.to_dict(), fs.classes, fs.config.__dict__))
+    report = check_qonnx_against_reference(path, ref, x[:4])
+    assert report["predictions_equal"] == 4 and report["lstm_bits_compared"] > 4 * 150 * 16
+    # an export whose batch norms went wrong is caught at the LSTM's input bits
+    from onnx import numpy_helper
+
+    broken = onnx.load(str(path))
+    bn_bias = {n.input[2] for n in broken.graph.node if n.op_type == "BatchNormalization"}
+    for init in broken.graph.initializer:
+        if init.name in bn_bias:
+            init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init) + 3.0, init.name))
+    onnx.save(broken, str(tmp_path / "broken.onnx"))
+    with pytest.raises(ExportCheckError, match="BinaryLSTM input bit"):
+        check_qonnx_against_reference(tmp_path / "broken.onnx", ref, x[:4])

@@ -11,6 +11,7 @@ feeds the next step is the same binarized h. h_0 = 0 and c_0 = 0, so sign(h_0) =
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from brevitas.nn import QuantIdentity, QuantLinear
 from torch import nn
@@ -124,6 +125,35 @@ class BinaryLSTMLayer(nn.Module):
         return torch.stack(outputs, dim=1)
 
 
+class _ExportBinaryLSTM(torch.autograd.Function):
+    """Stands for the whole BiLSTM in a TorchScript-based ONNX export: one `bcrnn.custom_op::BinaryLSTM` node."""
+
+    exporting: "BinaryBiLSTM | None" = None  # the module being exported (apply() takes tensors and numbers only)
+
+    @staticmethod
+    def forward(ctx, x, wf, mf, of, wb, mb, ob, hidden, pre_frac, pre_bits, scale_frac, gate_bits, cell_bits,
+                cell_frac):
+        # Brevitas quantizers are in export mode here: run the integer reference on the cached parameters
+        from bcrnn.reference.lstm import LSTMDirection, run_direction
+
+        module = _ExportBinaryLSTM.exporting
+        dirs = [LSTMDirection(w.numpy().astype("uint8"), m.numpy().astype("int64"), o.numpy().astype("int64"),
+                              reverse, module.fwd.fmt)
+                for (w, m, o), reverse in ((module.frozen["fwd"], False), (module.frozen["bwd"], True))]
+        bits = (x.detach().numpy() > 0).astype("uint8")
+        out = [torch.from_numpy(np.concatenate([run_direction(d, seq) for d in dirs], axis=1)) for seq in bits]
+        return torch.stack(out).float() * 2 - 1
+
+    @staticmethod
+    def symbolic(g, x, wf, mf, of, wb, mb, ob, hidden, pre_frac, pre_bits, scale_frac, gate_bits, cell_bits,
+                 cell_frac):
+        out = g.op("bcrnn.custom_op::BinaryLSTM", x, wf, mf, of, wb, mb, ob, hidden_i=hidden,
+                   pre_frac_i=pre_frac, pre_bits_i=pre_bits, scale_frac_i=scale_frac, gate_bits_i=gate_bits,
+                   cell_bits_i=cell_bits, cell_frac_i=cell_frac)
+        out.setType(x.type().with_sizes([x.type().sizes()[0], x.type().sizes()[1], 2 * hidden]))
+        return out
+
+
 class BinaryBiLSTM(nn.Module):
     """Forward and backward binary LSTM layers, outputs concatenated: (B, T, 2 * hidden) in {-1, +1}."""
 
@@ -132,5 +162,37 @@ class BinaryBiLSTM(nn.Module):
         self.fwd = BinaryLSTMLayer(input_size, hidden_size, fmt=fmt)
         self.bwd = BinaryLSTMLayer(input_size, hidden_size, reverse=True, fmt=fmt)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_float32(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([self.fwd(x), self.bwd(x)], dim=-1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.onnx.is_in_onnx_export():
+            if self.fwd.fmt is None:
+                raise ValueError("only the fixed-point binary LSTM (lstm_arithmetic='fixed') can be exported")
+            if self.frozen is None:
+                raise RuntimeError("call freeze_for_export() before exporting (bcrnn.export does)")
+            _ExportBinaryLSTM.exporting = self
+            f = self.fwd.fmt
+            return _ExportBinaryLSTM.apply(x, *self.frozen["fwd"], *self.frozen["bwd"],
+                                           self.fwd.hidden_size, f.pre_frac, f.pre_bits, f.scale_frac,
+                                           f.gate_bits, f.cell_bits, f.cell_frac)
+        return self.forward_float32(x)
+
+    frozen: dict | None = None
+
+    def freeze_for_export(self) -> None:
+        """Compute the integer parameters while Brevitas is still in its normal mode (not export mode)."""
+        self.frozen = {d: self.integer_parameters(d) for d in ("fwd", "bwd")}
+
+    @torch.no_grad()
+    def integer_parameters(self, direction: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Weight bits, M_r and B_r of one direction (docs/numeric_spec.md), as float32 constants."""
+        layer = self.fwd if direction == "fwd" else self.bwd
+        fmt = layer.fmt
+        one = 2.0 ** (fmt.pre_frac + fmt.scale_frac)
+        qw = layer.gates.quant_weight()
+        beta = layer.input_act.act_quant.scale()
+        bits = (layer.gates.weight >= 0).float()
+        mult = torch.round(qw.scale.view(-1) * beta * one)
+        offset = torch.round(layer.gates.bias * one)
+        return bits.detach().clone(), mult.detach().clone(), offset.detach().clone()
