@@ -45,7 +45,8 @@ def predict(files: list[str], model_dir: str, top: int) -> int:
     return 1 if failures else 0
 
 
-def verify(run_dir: str, data_dir: str | None, speakers: list[str] | None, limit: int | None) -> int:
+def verify(run_dir: str, data_dir: str | None, speakers: list[str] | None, limit: int | None,
+           qonnx_segments: int = 16) -> int:
     """Every segment of the corpus through the deployed Brevitas model and the reference; stop at the first
     differing value and say where it is."""
     import torch
@@ -114,6 +115,27 @@ def verify(run_dir: str, data_dir: str | None, speakers: list[str] | None, limit
     print(f"verified {len(idx)} utterances, {n_segments} segments, {n_values:,} values at {len(ref_streams)} layer "
           f"boundaries: reference == deployed Brevitas model everywhere. Float training model makes the same "
           f"decision on {agree_float}/{len(idx)} utterances.")
+    return verify_qonnx(model, ref, fs, norm, idx, ckpt["classes"], qonnx_segments)
+
+
+def verify_qonnx(model, ref, fs, norm, idx, classes, n_segments: int) -> int:
+    """Export afresh and execute the QONNX graph with qonnx on the first `n_segments` verified segments."""
+    import tempfile
+
+    from bcrnn.export import ExportCheckError, check_qonnx_against_reference, export_qonnx_model
+
+    if n_segments <= 0:
+        return 0
+    x, _, _ = fs.segments(idx)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = export_qonnx_model(model, Path(tmp) / "model.qonnx.onnx", classes)
+        try:
+            report = check_qonnx_against_reference(path, ref, norm(x[:n_segments]))
+        except ExportCheckError as err:
+            print(f"MISMATCH in the QONNX export: {err}", file=sys.stderr)
+            return 1
+    print(f"QONNX export executed by qonnx on {report['segments']} segments: the BinaryLSTM node's "
+          f"{report['lstm_bits_compared']:,} input and output bits and every prediction equal the reference.")
     return 0
 
 
@@ -129,10 +151,12 @@ def main(argv=None) -> int:
     ve.add_argument("--data-dir", help="corpus folder, if not the one the run used")
     ve.add_argument("--speakers", nargs="+", help="only these speakers (default: every utterance)")
     ve.add_argument("--limit", type=int, help="at most this many utterances")
+    ve.add_argument("--qonnx-segments", type=int, default=16,
+                    help="segments also run through the exported QONNX graph with qonnx (0: skip)")
     args = p.parse_args(argv)
     if args.command == "predict":
         return predict(args.files, args.model, args.top)
-    return verify(args.run_dir, args.data_dir, args.speakers, args.limit)
+    return verify(args.run_dir, args.data_dir, args.speakers, args.limit, args.qonnx_segments)
 
 
 if __name__ == "__main__":

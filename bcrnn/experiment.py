@@ -195,7 +195,30 @@ def run_experiment(cfg: ExperimentConfig, out: Path, resume: bool = False, downl
         log(f"{len(missing)} fold run(s) not done yet ({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}):"
             f" the reports are written when every fold is done (then run once more with --resume)")
         return None
-    return write_reports(out, cfg, fs.classes, results, time.time() - t_start, log)
+    summary = write_reports(out, cfg, fs.classes, results, time.time() - t_start, log)
+    if (out / "model.packed.npz").exists():
+        export_run(out, fs, log)
+    return summary
+
+
+def export_run(out: Path, fs: FeatureSet, log, n_segments: int = 8) -> dict:
+    """Export the run's model (model.pt) to model.qonnx.onnx and check qonnx's execution against the reference
+    on real segments of the first fold's test speaker; the check's figures go to export_check.json."""
+    from bcrnn.export import check_qonnx_against_reference, export_qonnx_model
+    from bcrnn.reference.model import ReferenceBCRNN
+
+    ckpt = torch.load(out / "model.pt", weights_only=False)
+    model = build_model(ckpt["kind"], CRNNConfig.from_dict(ckpt["model_config"]), ckpt["n_classes"])
+    model.load_state_dict(ckpt["model"])
+    path = export_qonnx_model(model.eval(), out / "model.qonnx.onnx", ckpt["classes"])
+    norm = Normalizer.from_dict(ckpt["normalizer"])
+    x, _, _ = fs.segments(fs.select([ckpt["fold"]["test"]]))
+    report = check_qonnx_against_reference(path, ReferenceBCRNN.load(out / "model.packed.npz"),
+                                           norm(x[:n_segments]))
+    (out / "export_check.json").write_text(json.dumps(report, indent=1))
+    log(f"QONNX export {path.name}: qonnx execution == integer reference on {report['segments']} segments "
+        f"({report['lstm_bits_compared']:,} LSTM bits, every prediction)")
+    return report
 
 
 def complete_integer_evaluation(result: dict, fs: FeatureSet, fold: Fold, fold_dir: Path,

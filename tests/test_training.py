@@ -78,6 +78,8 @@ def test_run_folder_has_every_report(tmp_path):
     # a BCRNN is scored by its integer reference, and the packed file is what size.json counts
     assert m["scored_by"].startswith("integer reference") and 0 <= m["integer_float_agreement"] <= 1
     assert "float_uar_mean" in m and (out / "model.packed.npz").is_file()
+    assert (out / "model.qonnx.onnx").is_file()
+    assert json.loads((out / "export_check.json").read_text())["predictions_equal"] > 0
     size = json.loads((out / "size.json").read_text())
     assert size["packed_file_bytes"] == (out / "model.packed.npz").stat().st_size
     assert size["binary"] and size["compression"] > 5  # tiny: batch norm weighs more than in small
