@@ -147,3 +147,16 @@ def test_qonnx_export_executes_like_the_reference(emodb_segments, tmp_path):
     onnx.save(broken, str(tmp_path / "broken.onnx"))
     with pytest.raises(ExportCheckError, match="BinaryLSTM input bit"):
         check_qonnx_against_reference(tmp_path / "broken.onnx", ref, x[:4])
+
+
+def test_packed_engine_equals_the_reference(emodb_segments):
+    from bcrnn.engine import PackedEngine
+
+    fs, norm, x = emodb_segments
+    model = _trained_like({"conv": ((8, 5, 3, 2, 4), (8, 3, 3, 1, 1))}, x, seed=2)
+    ref = ReferenceBCRNN.from_arrays(pack_model(model, norm.to_dict(), fs.classes, fs.config.__dict__))
+    logits = PackedEngine(ref).logits(x)
+    for s in range(len(x)):
+        assert np.array_equal(logits[s], ref.forward(quantize_features(x[s]))), s
+    utt = fs.features[fs.select(["03"])[0]]
+    assert np.allclose(PackedEngine(ref).predict_features(utt), ref.predict_features(utt))

@@ -1,0 +1,98 @@
+"""Packed 1-bit CPU engine vs PyTorch float32 inference of the same network, single thread.
+
+    python benchmarks/engine_speed.py RUN_DIR [--data-dir PATH] [--repeats 5]
+
+For each utterance of the run's first-fold test speaker: the packed engine (model.packed.npz, numpy + numba,
+no torch) and PyTorch float32 inference of the same architecture (the full-precision CRNN of the run's preset:
+fused nn.LSTM, the fastest float baseline; and the trained Brevitas BCRNN in eval mode). Features are computed
+once beforehand: the figures are model latency. Prints median per-utterance latency, speed-up and weight bytes.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # single thread for numpy's BLAS too
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def median_latency(fn, items, repeats: int) -> float:
+    times = []
+    for item in items:
+        best = min(_timed(fn, item) for _ in range(repeats))
+        times.append(best)
+    return float(np.median(times))
+
+
+def _timed(fn, item) -> float:
+    t0 = time.perf_counter()
+    fn(item)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run_dir")
+    p.add_argument("--data-dir")
+    p.add_argument("--repeats", type=int, default=5, help="timings per utterance (the best one counts)")
+    args = p.parse_args()
+    import torch
+
+    from bcrnn.corpora import load_corpus
+    from bcrnn.engine import PackedEngine
+    from bcrnn.features import FeatureConfig, Normalizer, extract_features, segment
+    from bcrnn.models import CRNNConfig, build_model
+
+    torch.set_num_threads(1)
+    run = Path(args.run_dir)
+    config = json.loads((run / "config.json").read_text())["experiment"]
+    ckpt = torch.load(run / "model.pt", weights_only=False)
+    corpus = load_corpus(config["dataset"], args.data_dir or config["data_dir"])
+    fs = extract_features(corpus, FeatureConfig(**ckpt["feature_config"]), cache_dir=Path("runs/cache"),
+                          progress=False)
+    norm = Normalizer.from_dict(ckpt["normalizer"])
+    utts = [norm(segment(fs.features[i], fs.config)) for i in fs.select([ckpt["fold"]["test"]])]
+
+    engine = PackedEngine.load(run / "model.packed.npz")
+    engine.logits(utts[0])  # compile the numba kernels
+    bcrnn = build_model("bcrnn", CRNNConfig.from_dict(ckpt["model_config"]), ckpt["n_classes"])
+    bcrnn.load_state_dict(ckpt["model"])
+    bcrnn.eval()
+    twin_cfg = CRNNConfig.from_dict(ckpt["model_config"])
+    crnn = build_model("crnn", twin_cfg, ckpt["n_classes"]).eval()
+
+    def torch_fn(model):
+        def run_model(x):
+            with torch.no_grad():
+                return torch.softmax(model(torch.from_numpy(x)), 1).mean(0)
+        return run_model
+
+    with torch.no_grad():
+        crnn(torch.from_numpy(utts[0]))
+    t_engine = median_latency(engine.logits, utts, args.repeats)
+    t_crnn = median_latency(torch_fn(crnn), utts, args.repeats)
+    t_bcrnn = median_latency(torch_fn(bcrnn), utts, max(1, args.repeats // 2))
+    packed_bytes = (run / "model.packed.npz").stat().st_size
+    float_bytes = 4 * sum(t.numel() for t in crnn.state_dict().values() if t.dtype.is_floating_point)
+    n_seg = [len(u) for u in utts]
+    print(f"{len(utts)} utterances of test speaker {ckpt['fold']['test']} ({np.mean(n_seg):.2f} segments each), "
+          f"single thread, best of {args.repeats} per utterance, median over utterances")
+    print(f"{'implementation':<46} {'ms/utterance':>12} {'weights (bytes)':>16}")
+    print(f"{'packed 1-bit engine (numpy + numba, no torch)':<46} {1e3 * t_engine:>12.2f} {packed_bytes:>16,}")
+    print(f"{'PyTorch float32 CRNN (same architecture)':<46} {1e3 * t_crnn:>12.2f} {float_bytes:>16,}")
+    print(f"{'PyTorch Brevitas BCRNN, eval mode':<46} {1e3 * t_bcrnn:>12.2f} {'':>16}")
+    print(f"speed-up vs float32 CRNN: {t_crnn / t_engine:.2f}x; weights {float_bytes / packed_bytes:.1f}x smaller")
+
+
+if __name__ == "__main__":
+    main()
