@@ -82,6 +82,8 @@ def test_run_folder_has_every_report(tmp_path):
     assert json.loads((out / "export_check.json").read_text())["predictions_equal"] > 0
     size = json.loads((out / "size.json").read_text())
     assert size["packed_file_bytes"] == (out / "model.packed.npz").stat().st_size
+    assert size["packed_mb"] == size["packed_file_bytes"] / 1e6
+    assert size["compression"] == pytest.approx(size["float32_mb"] / size["packed_mb"])
     assert size["binary"] and size["compression"] > 5  # tiny: batch norm weighs more than in small
     assert summary["uar_mean"] == m["uar_mean"]
 
