@@ -105,13 +105,15 @@ class PackedEngine:
         for i, (ch, kt, kf, pt, pf) in enumerate(cfg["conv"]):
             pad_value = 0.0 if i == 0 else -1.0
             xp = np.pad(x, ((0, 0), (0, 0), (kt // 2, kt // 2), (kf // 2, kf // 2)), constant_values=pad_value)
-            acc = np.stack([_windows(seg, kt, kf) for seg in xp]) @ self.conv_pm1[i]  # (S, T, F, ch): d * acc
-            n, t, f, _ = acc.shape
+            patches = np.stack([_windows(seg, kt, kf) for seg in xp])  # (S, T, F, taps)
+            n, t, f, taps = patches.shape
+            acc = (patches.reshape(n * t * f, taps) @ self.conv_pm1[i]).reshape(n, t, f, ch)  # one sgemm: d * acc
             pooled = acc[:, : t // pt * pt, : f // pf * pf].reshape(n, t // pt, pt, f // pf, pf, ch).max(axis=(2, 4))
             x = np.where(pooled >= self.conv_t[i], np.float32(1), np.float32(-1)).transpose(0, 3, 1, 2)
         s, c, t, f = x.shape
         frames = x.transpose(0, 2, 3, 1).reshape(s, t, f * c)
-        dense_pm1 = np.where(frames @ self.dense_pm1 >= self.dense_t, np.float32(1), np.float32(-1))
+        dense_acc = (frames.reshape(s * t, f * c) @ self.dense_pm1).reshape(s, t, -1)
+        dense_pm1 = np.where(dense_acc >= self.dense_t, np.float32(1), np.float32(-1))
         lo, hi = -(2 ** (fmt.pre_bits - 1)), 2 ** (fmt.pre_bits - 1) - 1
         logits = np.zeros((s, len(p["out_mult"])), dtype=np.int64)
         for k in range(s):

@@ -82,7 +82,10 @@ def main() -> None:
     t_engine = median_latency(engine.logits, utts, args.repeats)
     t_crnn = median_latency(torch_fn(crnn), utts, args.repeats)
     t_bcrnn = median_latency(torch_fn(bcrnn), utts, max(1, args.repeats // 2))
-    packed_bytes = (run / "model.packed.npz").stat().st_size
+    from bcrnn.reference.packed_file import weight_bytes
+
+    file_bytes = (run / "model.packed.npz").stat().st_size
+    packed_bytes = weight_bytes(run / "model.packed.npz")
     float_bytes = 4 * sum(t.numel() for t in crnn.state_dict().values() if t.dtype.is_floating_point)
     n_seg = [len(u) for u in utts]
     print(f"{len(utts)} utterances of test speaker {ckpt['fold']['test']} ({np.mean(n_seg):.2f} segments each), "
@@ -91,7 +94,9 @@ def main() -> None:
     print(f"{'packed 1-bit engine (numpy + numba, no torch)':<46} {1e3 * t_engine:>12.2f} {packed_bytes:>16,}")
     print(f"{'PyTorch float32 CRNN (same architecture)':<46} {1e3 * t_crnn:>12.2f} {float_bytes:>16,}")
     print(f"{'PyTorch Brevitas BCRNN, eval mode':<46} {1e3 * t_bcrnn:>12.2f} {'':>16}")
-    print(f"speed-up vs float32 CRNN: {t_crnn / t_engine:.2f}x; weights {float_bytes / packed_bytes:.1f}x smaller")
+    print(f"speed-up vs float32 CRNN: {t_crnn / t_engine:.2f}x; weights {float_bytes / packed_bytes:.1f}x smaller "
+          f"({packed_bytes:,} bytes of packed parameters; model.packed.npz with metadata and normalizer "
+          f"{file_bytes:,} bytes, {float_bytes / file_bytes:.1f}x)")
 
 
 if __name__ == "__main__":

@@ -34,9 +34,19 @@ def save_packed(path: str | Path, arrays: dict) -> int:
     out["bit_shapes"] = np.asarray(json.dumps(shapes))
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **out)
+    np.savez_compressed(tmp, **out)  # random bits do not shrink, but the many small headers do
     tmp.replace(path)
     return path.stat().st_size
+
+
+NOT_WEIGHTS = ("meta", "bit_shapes", "norm_mean", "norm_std")  # metadata and the feature normalizer
+
+
+def weight_bytes(path: str | Path) -> int:
+    """Bytes of the network's parameters as stored (packed bits, narrow integers), without file headers,
+    metadata or the feature normalizer: the figure to set beside float32 parameter bytes."""
+    with np.load(path, allow_pickle=False) as z:
+        return int(sum(z[k].nbytes for k in z.files if k not in NOT_WEIGHTS))
 
 
 def load_packed(path: str | Path) -> dict:
