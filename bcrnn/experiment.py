@@ -134,6 +134,42 @@ def integer_evaluation(model, norm: Normalizer, fs: FeatureSet, fold: Fold, fold
     return out, n_bytes
 
 
+def _fold_owner(fold_dir: Path) -> int | None:
+    """The pid of another live process training this fold (its `running.pid`), else None."""
+    import os
+
+    lock = fold_dir / "running.pid"
+    try:
+        pid = int(lock.read_text())
+    except (OSError, ValueError):
+        return None
+    if pid == os.getpid():
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None  # a stale lock from a killed run
+    except PermissionError:
+        pass
+    return pid
+
+
+class _claim:
+    """Mark a fold as being trained by this process, so that processes sharing the run folder skip it."""
+
+    def __init__(self, fold_dir: Path):
+        self.lock = fold_dir / "running.pid"
+
+    def __enter__(self):
+        import os
+
+        self.lock.parent.mkdir(parents=True, exist_ok=True)
+        self.lock.write_text(str(os.getpid()))
+
+    def __exit__(self, *exc):
+        self.lock.unlink(missing_ok=True)
+
+
 def parse_fold_selection(spec: str | None, n_folds: int) -> set[int]:
     """'3', '0,2,5' or '5-9' -> fold indices; None -> all."""
     if spec is None:
@@ -184,13 +220,19 @@ def run_experiment(cfg: ExperimentConfig, out: Path, resume: bool = False, downl
                 else:
                     missing.append(f"seed {seed} {fold.name}")
                 continue
+            owner = _fold_owner(fold_dir)
+            if owner is not None and not done.exists():
+                missing.append(f"seed {seed} {fold.name} (being trained by process {owner})")
+                log(f"seed {seed} {fold.name}: being trained by process {owner}, skipped here")
+                continue
             if done.exists() and resume:
                 results.append(json.loads(done.read_text()))
                 if "test_integer" not in results[-1]:
                     complete_integer_evaluation(results[-1], fs, fold, fold_dir, cfg, log)
                 log(f"seed {seed} {fold.name}: done earlier, test UAR {results[-1]['test']['uar']:.3f}")
                 continue
-            results.append(run_fold(fs, fold, seed, cfg, fold_dir, log, progress))
+            with _claim(fold_dir):
+                results.append(run_fold(fs, fold, seed, cfg, fold_dir, log, progress))
     if missing:
         log(f"{len(missing)} fold run(s) not done yet ({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}):"
             f" the reports are written when every fold is done (then run once more with --resume)")

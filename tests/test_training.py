@@ -130,3 +130,24 @@ def test_fold_selection_shares_a_run_folder(tmp_path):
     summary = run_experiment(cfg, out, resume=True, cache_dir=tmp_path / "c", progress=False, quiet=True,
                              only_folds="0")
     assert summary["n_runs"] == 2 and (out / "metrics.json").exists()
+
+
+def test_a_fold_claimed_by_a_live_process_is_skipped(tmp_path):
+    import subprocess
+    import sys
+
+    out, cfg = tmp_path / "run", _tiny_cfg(epochs=1)
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        fold_dir = out / "folds" / "seed0" / "fold00-test_s01-val_s02"
+        fold_dir.mkdir(parents=True)
+        (fold_dir / "running.pid").write_text(str(sleeper.pid))
+        assert run_experiment(cfg, out, cache_dir=tmp_path / "c", progress=False, quiet=True) is None
+        assert not (fold_dir / "result.json").exists() and (out / "folds" / "seed0" / "fold01-test_s02-val_s03"
+                                                             / "result.json").exists()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    # the owner died: its lock is stale, and the fold is trained
+    summary = run_experiment(cfg, out, resume=True, cache_dir=tmp_path / "c", progress=False, quiet=True)
+    assert summary["n_runs"] == 2 and not (fold_dir / "running.pid").exists()
