@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ def predict(files: list[str], model_dir: str, top: int) -> int:
 
     try:
         ref = ReferenceBCRNN.load(_packed_path(Path(model_dir)))
-    except (FileNotFoundError, OSError, ValueError, KeyError) as err:
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:  # missing, truncated or foreign file
         print(f"error: cannot load the model: {err}", file=sys.stderr)
         return 2
     cfg = FeatureConfig(**ref.meta["feature_config"])
@@ -63,18 +64,33 @@ def verify(run_dir: str, data_dir: str | None, speakers: list[str] | None, limit
     if not ckpt_path.exists() or config_path is None:
         print(f"error: {run} is not a run folder (no model.pt / best.pt and config.json)", file=sys.stderr)
         return 2
+    if not (run / "model.packed.npz").exists():
+        print(f"error: {run} has no model.packed.npz: only a BCRNN run has an integer deployment to verify",
+              file=sys.stderr)
+        return 2
     config = json.loads(config_path.read_text())["experiment"]
     ckpt = torch.load(ckpt_path, weights_only=False)
     model = build_model(ckpt["kind"], CRNNConfig.from_dict(ckpt["model_config"]), ckpt["n_classes"])
     model.load_state_dict(ckpt["model"])
     model.eval()
     ref = ReferenceBCRNN.load(_packed_path(run))
-    corpus = load_corpus(config["dataset"], data_dir or config["data_dir"], merge_excited=config["merge_excited"])
+    from bcrnn.corpora.base import CorpusError
+
+    try:
+        corpus = load_corpus(config["dataset"], data_dir or config["data_dir"],
+                             merge_excited=config["merge_excited"])
+    except CorpusError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     fs = extract_features(corpus, FeatureConfig(**ckpt["feature_config"]), cache_dir=Path("runs/cache"))
     norm = Normalizer.from_dict(ckpt["normalizer"])
     idx = fs.select(speakers) if speakers else np.arange(len(fs.labels))
     if limit:
         idx = idx[:limit]
+    if len(idx) == 0:
+        print(f"error: no utterance to verify (speakers {speakers}; the corpus has {', '.join(fs.speakers)})",
+              file=sys.stderr)
+        return 2
     deployed = DeployedBCRNN(model)
     step = 2.0 ** -ref.meta["logit_frac"]
     from tqdm import tqdm

@@ -76,4 +76,12 @@ def load_config(path: str | Path | None, overrides: dict) -> ExperimentConfig:
                 setattr(cfg.train, key, value)
             else:
                 setattr(cfg, key, value)
+    checks = [("epochs", cfg.train.epochs, 1), ("patience", cfg.train.patience, 1), ("seeds", cfg.seeds, 1),
+              ("batch_size", cfg.train.batch_size, 2), ("folds", cfg.folds if cfg.folds is not None else 1, 1)]
+    for name, value, minimum in checks:
+        if not isinstance(value, int) or value < minimum:
+            raise ValueError(f"{name} must be an integer >= {minimum} (batch norm needs batches of two), got {value!r}"
+                             if name == "batch_size" else f"{name} must be an integer >= {minimum}, got {value!r}")
+    if not cfg.train.lr > 0:
+        raise ValueError(f"lr must be positive, got {cfg.train.lr}")
     return cfg

@@ -89,11 +89,11 @@ def run_fold(fs: FeatureSet, fold: Fold, seed: int, cfg: ExperimentConfig, fold_
     best, history = fit(model, train, val, len(fs.classes), cfg.train, fold_dir, seed, desc, log, progress)
     model.load_state_dict(best)
     res = evaluate(model, test, len(fs.classes))
-    best_epoch = int(np.argmax(history.val_uar)) + 1
+    best_epoch = history.selected_epoch
     result = {
         "fold": fold.index, "seed": seed, "test_speaker": fold.test, "validation_speaker": fold.validation,
         "train_speakers": list(fold.train), "best_epoch": best_epoch, "epochs_run": len(history.val_uar),
-        "val_uar": float(max(history.val_uar)), "seconds": time.time() - t0 + 0.0,
+        "val_uar": float(history.val_uar[best_epoch - 1]), "seconds": time.time() - t0 + 0.0,
         "train_seconds": float(sum(history.seconds)),
         "test": {k: res[k] for k in ("uar", "wa", "recall", "confusion")},
         "predictions": {"utt_id": [str(fs.utt_ids[i]) for i in res["utt_index"]], "y_true": res["y_true"],
@@ -110,8 +110,8 @@ def run_fold(fs: FeatureSet, fold: Fold, seed: int, cfg: ExperimentConfig, fold_
                 "n_classes": len(fs.classes), "classes": list(fs.classes), "normalizer": norm.to_dict(),
                 "feature_config": fs.config.__dict__, "fold": fold.__dict__, "seed": seed, "git_sha": git_sha(),
                 "val_uar": result["val_uar"], "test_uar": res["uar"]}, fold_dir / "best.pt")
-    (fold_dir / "result.json").write_text(json.dumps(result, indent=1))
-    log(f"{desc}: test UAR {res['uar']:.3f}  WA {res['wa']:.3f}  (best epoch {best_epoch}, "
+    write_json(fold_dir / "result.json", result)
+    log(f"{desc}: float model test UAR {res['uar']:.3f}  WA {res['wa']:.3f}  (best epoch {best_epoch}, "
         f"{result['seconds']:.0f} s)")
     return result
 
@@ -134,46 +134,69 @@ def integer_evaluation(model, norm: Normalizer, fs: FeatureSet, fold: Fold, fold
     return out, n_bytes
 
 
-def _fold_owner(fold_dir: Path) -> int | None:
-    """The pid of another live process training this fold (its `running.pid`), else None."""
+def write_json(path: Path, obj) -> None:
+    """Write JSON atomically (a per-process temporary file, then rename): a kill never leaves half a file."""
     import os
 
-    lock = fold_dir / "running.pid"
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(obj, indent=1))
+    tmp.replace(path)
+
+
+def read_owner(fold_dir: Path) -> str:
     try:
-        pid = int(lock.read_text())
-    except (OSError, ValueError):
-        return None
-    if pid == os.getpid():
-        return None
+        return (fold_dir / "running.pid").read_text().strip()
+    except OSError:
+        return "unknown"
+
+
+def _owner_alive(fold_dir: Path) -> bool:
+    """Is the process named in the fold's lock alive? Locks from another host are trusted as alive."""
+    import os
+    import socket
+
+    try:
+        host, pid = read_owner(fold_dir).split()
+        pid = int(pid)
+    except ValueError:
+        return False
+    if host != socket.gethostname():
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
-        return None  # a stale lock from a killed run
+        return False
     except PermissionError:
-        pass
-    return pid
+        return True
+    return True
 
 
-class _claim:
-    """Mark a fold as being trained by this process, so that processes sharing the run folder skip it."""
+def claim_fold(fold_dir: Path) -> Path | None:
+    """Atomically create fold_dir/running.pid ("host pid"); None if a live process holds it. Stale locks of
+    dead processes are taken over."""
+    import os
+    import socket
 
-    def __init__(self, fold_dir: Path):
-        self.lock = fold_dir / "running.pid"
+    fold_dir.mkdir(parents=True, exist_ok=True)
+    lock = fold_dir / "running.pid"
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            if _owner_alive(fold_dir):
+                return None
+            lock.unlink(missing_ok=True)
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(f"{socket.gethostname()} {os.getpid()}")
+        return lock
+    return None
 
-    def __enter__(self):
-        import os
 
-        self.lock.parent.mkdir(parents=True, exist_ok=True)
-        self.lock.write_text(str(os.getpid()))
-
-    def __exit__(self, *exc):
-        self.lock.unlink(missing_ok=True)
-
-
-def parse_fold_selection(spec: str | None, n_folds: int) -> set[int]:
-    """'3', '0,2,5' or '5-9' -> fold indices; None -> all."""
+def parse_fold_selection(spec: str | None, n_folds: int | None) -> set[int]:
+    """'3', '0,2,5' or '5-9' -> fold indices; None -> all. With n_folds None, only the syntax is checked."""
     if spec is None:
-        return set(range(n_folds))
+        return set(range(n_folds or 0))
     chosen = set()
     try:
         for part in spec.split(","):
@@ -181,7 +204,9 @@ def parse_fold_selection(spec: str | None, n_folds: int) -> set[int]:
             chosen |= set(range(int(lo), int(hi or lo) + 1))
     except ValueError:
         raise ValueError(f"--only-folds takes indices like 3, 0,2,5 or 5-9, not {spec!r}") from None
-    if not chosen <= set(range(n_folds)):
+    if not chosen:
+        raise ValueError(f"--only-folds {spec!r} selects no fold (a range is low-high)")
+    if n_folds is not None and not chosen <= set(range(n_folds)):
         raise ValueError(f"--only-folds {spec}: fold indices run from 0 to {n_folds - 1}")
     return chosen
 
@@ -191,10 +216,12 @@ def run_experiment(cfg: ExperimentConfig, out: Path, resume: bool = False, downl
                    only_folds: str | None = None) -> dict | None:
     """Run every fold and seed of `cfg` into `out` and write the reports; returns metrics.json's content.
 
-    `only_folds` trains a subset (so that several processes can share one run folder); the reports are written
-    by whichever call finds every fold done, and None is returned while some are missing.
+    `only_folds` trains a subset, so that several processes can share one run folder (each fold is claimed
+    by the process training it); whichever call finds every fold done when it finishes writes the reports,
+    and a call that finds some missing returns None.
     """
     out = Path(out)
+    parse_fold_selection(only_folds, None)  # syntax, before anything is loaded or written
     prepare_run_folder(out, cfg, resume)
     log = Logger(out / "train.log", quiet=quiet)
     if cfg.threads:
@@ -204,38 +231,42 @@ def run_experiment(cfg: ExperimentConfig, out: Path, resume: bool = False, downl
     fs = extract_features(corpus, FeatureConfig(), cache_dir=cache_dir, progress=progress)
     log(corpus.summary())
     folds = speaker_folds(fs.speakers, cfg.folds)
-    (out / "config.json").write_text(json.dumps({
+    selected = parse_fold_selection(only_folds, len(folds))
+    write_json(out / "config.json", {
         "experiment": cfg.to_dict(), "classes": list(fs.classes), "git_sha": git_sha(),
         "folds": [f.__dict__ for f in folds], "torch_threads": torch.get_num_threads(),
-        "skipped_files": corpus.skipped}, indent=1))
-    selected = parse_fold_selection(only_folds, len(folds))
+        "skipped_files": corpus.skipped})
+    runs = [(seed, fold, out / "folds" / f"seed{seed}" / fold.name)
+            for seed in range(cfg.seed, cfg.seed + cfg.seeds) for fold in folds]
+    for seed, fold, fold_dir in runs:
+        if fold.index not in selected:
+            continue
+        if (fold_dir / "result.json").exists():
+            if not resume:
+                raise RunFolderError(f"{fold_dir} is done already: pass --resume")
+            log(f"seed {seed} {fold.name}: done earlier")
+            continue
+        lock = claim_fold(fold_dir)
+        if lock is None:
+            log(f"seed {seed} {fold.name}: being trained by another process ({read_owner(fold_dir)}), skipped here")
+            continue
+        try:
+            run_fold(fs, fold, seed, cfg, fold_dir, log, progress)
+        finally:
+            lock.unlink(missing_ok=True)
+    # every fold, whoever trained it: read back now, after this call's own training
     results, missing = [], []
-    for seed in range(cfg.seed, cfg.seed + cfg.seeds):
-        for fold in folds:
-            fold_dir = out / "folds" / f"seed{seed}" / fold.name
-            done = fold_dir / "result.json"
-            if fold.index not in selected:
-                if done.exists():
-                    results.append(json.loads(done.read_text()))
-                else:
-                    missing.append(f"seed {seed} {fold.name}")
-                continue
-            owner = _fold_owner(fold_dir)
-            if owner is not None and not done.exists():
-                missing.append(f"seed {seed} {fold.name} (being trained by process {owner})")
-                log(f"seed {seed} {fold.name}: being trained by process {owner}, skipped here")
-                continue
-            if done.exists() and resume:
-                results.append(json.loads(done.read_text()))
-                if "test_integer" not in results[-1]:
-                    complete_integer_evaluation(results[-1], fs, fold, fold_dir, cfg, log)
-                log(f"seed {seed} {fold.name}: done earlier, test UAR {results[-1]['test']['uar']:.3f}")
-                continue
-            with _claim(fold_dir):
-                results.append(run_fold(fs, fold, seed, cfg, fold_dir, log, progress))
+    for seed, fold, fold_dir in runs:
+        done = fold_dir / "result.json"
+        if not done.exists():
+            missing.append(f"seed {seed} {fold.name}")
+            continue
+        results.append(json.loads(done.read_text()))
+        if "test_integer" not in results[-1]:
+            complete_integer_evaluation(results[-1], fs, fold, fold_dir, cfg, log)
     if missing:
         log(f"{len(missing)} fold run(s) not done yet ({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}):"
-            f" the reports are written when every fold is done (then run once more with --resume)")
+            f" the reports are written by the call that finds every fold done (or run once more with --resume)")
         return None
     summary = write_reports(out, cfg, fs.classes, results, time.time() - t_start, log)
     if (out / "model.packed.npz").exists():
@@ -252,12 +283,13 @@ def export_run(out: Path, fs: FeatureSet, log, n_segments: int = 8) -> dict:
     ckpt = torch.load(out / "model.pt", weights_only=False)
     model = build_model(ckpt["kind"], CRNNConfig.from_dict(ckpt["model_config"]), ckpt["n_classes"])
     model.load_state_dict(ckpt["model"])
-    path = export_qonnx_model(model.eval(), out / "model.qonnx.onnx", ckpt["classes"])
+    path = export_qonnx_model(model.eval(), out / "model.qonnx.onnx", ckpt["classes"],
+                              frames=model.cfg.segment_frames, mels=model.cfg.n_mels)
     norm = Normalizer.from_dict(ckpt["normalizer"])
     x, _, _ = fs.segments(fs.select([ckpt["fold"]["test"]]))
     report = check_qonnx_against_reference(path, ReferenceBCRNN.load(out / "model.packed.npz"),
                                            norm(x[:n_segments]))
-    (out / "export_check.json").write_text(json.dumps(report, indent=1))
+    write_json(out / "export_check.json", report)
     log(f"QONNX export {path.name}: qonnx execution == integer reference on {report['segments']} segments "
         f"({report['lstm_bits_compared']:,} LSTM bits, every prediction)")
     return report
@@ -275,7 +307,7 @@ def complete_integer_evaluation(result: dict, fs: FeatureSet, fold: Fold, fold_d
         model.eval(), Normalizer.from_dict(ckpt["normalizer"]), fs, fold, fold_dir)
     result["integer_float_agreement"] = float(np.mean(np.asarray(result["test_integer"]["y_pred"])
                                                       == np.asarray(result["predictions"]["y_pred"])))
-    (fold_dir / "result.json").write_text(json.dumps(result, indent=1))
+    write_json(fold_dir / "result.json", result)
     log(f"seed {result['seed']} {fold.name}: integer reference test UAR {result['test_integer']['uar']:.3f}")
 
 

@@ -9,6 +9,7 @@ rather than with zeros, which in the log domain would be a loud, flat spectrum.
 from __future__ import annotations
 
 import hashlib
+import os
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -148,7 +149,7 @@ def extract_features(corpus: Corpus, cfg: FeatureConfig = FeatureConfig(), cache
     fs = FeatureSet(feats, np.asarray(labels, np.int64), np.asarray(speakers), np.asarray(ids), corpus.classes, cfg)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")  # per process: runs may share a cache
         np.savez(tmp, flat=np.concatenate(feats, axis=1), lengths=np.asarray([f.shape[1] for f in feats]),
                  labels=fs.labels, speakers=fs.speakers, utt_ids=fs.utt_ids,
                  skipped=json.dumps(corpus.skipped[n_skipped_before:]))

@@ -7,6 +7,7 @@ resumed from `last.pt` gives the same numbers as an uninterrupted one.
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -54,6 +55,7 @@ class FoldHistory:
     val_uar: list = field(default_factory=list)
     lr: list = field(default_factory=list)
     seconds: list = field(default_factory=list)
+    selected_epoch: int = 0  # 1-based epoch whose weights are kept (best validation UAR, ties: lower loss)
 
 
 def lr_factor(epoch: int, cfg: TrainConfig) -> float:
@@ -124,7 +126,8 @@ def fit(model: nn.Module, train: SegmentData, val: SegmentData, n_classes: int, 
     when present, which is how `--resume` continues a killed run.
     """
     ckpt_dir.mkdir(parents=True, exist_ok=True)
-    counts = np.bincount(train.y, minlength=n_classes).astype(np.float64)
+    # inverse class frequency over utterances (the unit that is scored), applied to every segment of a class
+    counts = np.bincount(list(train.utt_labels.values()), minlength=n_classes).astype(np.float64)
     weights = counts.sum() / (n_classes * np.maximum(counts, 1)) if cfg.class_weights else np.ones(n_classes)
     loss_fn = nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float32),
                                   label_smoothing=cfg.label_smoothing)
@@ -180,14 +183,15 @@ def fit(model: nn.Module, train: SegmentData, val: SegmentData, n_classes: int, 
         key = (res["uar"], -res["loss"])  # best validation UAR; ties go to the lower validation loss
         improved = key > best_key
         if improved:
-            best_key, since_best = key, 0
+            best_key, since_best, history.selected_epoch = key, 0, epoch + 1
             best = {k: v.detach().clone() for k, v in model.state_dict().items()}
         else:
             since_best += 1
         log(f"{desc} epoch {epoch + 1:3d}  train loss {history.train_loss[-1]:.3f}  val loss {res['loss']:.3f}  "
             f"val UAR {res['uar']:.3f}{'  *' if improved else ''}  ({history.seconds[-1]:.1f} s)")
+        tmp = last.with_name(f".last.{os.getpid()}.tmp")
         torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "history": asdict(history),
                     "epoch": epoch, "best": best, "best_key": list(best_key), "since_best": since_best},
-                   last.with_suffix(".tmp"))
-        last.with_suffix(".tmp").replace(last)
+                   tmp)
+        tmp.replace(last)
     return best, history

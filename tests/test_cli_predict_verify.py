@@ -44,9 +44,26 @@ def test_predict_without_a_model_is_a_clear_error(tmp_path):
     assert main(["predict", "x.wav", "--model", str(tmp_path)]) == 2
 
 
-def test_verify_passes_then_finds_a_flipped_threshold(tiny_run, capsys):
+def test_predict_and_verify_refuse_bad_input_clearly(tiny_run, tmp_path, capsys):
     from bcrnn.cli import main
 
+    broken = tmp_path / "broken.npz"
+    broken.write_bytes((tiny_run / "model.packed.npz").read_bytes()[:500])
+    assert main(["predict", "x.wav", "--model", str(broken)]) == 2
+    assert main(["verify", str(tiny_run), "--speakers", "nobody"]) == 2
+    assert main(["verify", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot load the model" in err and "no utterance to verify" in err and "not a run folder" in err
+
+
+def test_verify_passes_then_finds_a_flipped_threshold(tiny_run, tmp_path, capsys):
+    import shutil
+
+    from bcrnn.cli import main
+
+    run = tmp_path / "run"  # a copy: the module's run stays intact for the other tests
+    shutil.copytree(tiny_run, run)
+    tiny_run = run
     assert main(["verify", str(tiny_run), "--limit", "3"]) == 0
     out = capsys.readouterr().out
     assert "reference == deployed Brevitas model everywhere" in out and "QONNX export executed by qonnx" in out

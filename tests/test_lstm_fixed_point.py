@@ -68,19 +68,26 @@ def test_torch_fixed_point_lstm_equals_integer_reference(reverse, inputs):
         assert np.array_equal((out[b] > 0).astype(np.uint8), ref), f"sequence {b}"
 
 
-def test_saturating_cell_state_matches():
-    """Forget and input gates held open and g at +1: c climbs by ~1 per step into the 16-bit saturation."""
-    d, h, t = 8, 4, 60
+def test_cell_state_saturating_both_ways_matches():
+    """Input and forget gates held open, g driven to +1 by the input, then to -1: c climbs by ~1 per step into
+    the positive 16-bit saturation, then falls into the negative one. A wrong clamp in either model shifts the
+    step where the hidden bits flip."""
+    d, h, t = 8, 4, 160
     layer = _layer(d, h, False, seed=3)
     with torch.no_grad():
         layer.gates.weight.fill_(0.01)
+        layer.gates.weight[2 * h : 3 * h, :d] = 1.0  # g rows follow the input
         layer.gates.bias.fill_(7.9)
-    x_bits = np.ones((1, t, d), np.uint8)
+        layer.gates.bias[2 * h : 3 * h] = 0.0
+    x_bits = np.ones((t, d), np.uint8)
+    x_bits[t // 2 :] = 0
     with torch.no_grad():
-        out = layer(torch.ones(1, t, d)).numpy()
-    ref, steps = run_direction(_integer_params(layer), x_bits[0], trace=True)
+        out = layer(torch.tensor(2.0 * x_bits[None] - 1, dtype=torch.float32)).numpy()
+    ref, steps = run_direction(_integer_params(layer), x_bits, trace=True)
     assert np.array_equal((out[0] > 0).astype(np.uint8), ref)
-    assert steps[-1]["c"].max() == LSTMFormat().cell_max  # it really saturated
+    cells = np.stack([s["c"] for s in steps])
+    assert cells.max() == LSTMFormat().cell_max and cells.min() == -LSTMFormat().cell_max - 1
+    assert ref[: t // 2].all() and not ref[-1].any()  # the bits follow the sign of c
 
 
 def test_gradients_flow_through_the_fixed_point_cell():

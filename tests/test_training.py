@@ -110,6 +110,9 @@ def test_config_file_and_overrides(tmp_path):
     assert cfg.folds is None  # emodb default: one fold per speaker
     synth = load_config(None, {})
     assert synth.dataset == "synth" and synth.folds == 3
+    for bad in ({"patience": 0}, {"epochs": 0}, {"batch_size": 1}, {"seeds": 0}, {"lr": -1.0}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            load_config(None, bad)
     path.write_text("datset: emodb\n")
     with pytest.raises(ValueError, match="datset"):
         load_config(path, {})
@@ -124,6 +127,8 @@ def test_fold_selection_shares_a_run_folder(tmp_path):
         parse_fold_selection("3-7", 5)
     with pytest.raises(ValueError, match="indices like"):
         parse_fold_selection("a", 5)
+    with pytest.raises(ValueError, match="selects no fold"):
+        parse_fold_selection("5-3", None)
     out, cfg = tmp_path / "run", _tiny_cfg(epochs=1)
     assert run_experiment(cfg, out, cache_dir=tmp_path / "c", progress=False, quiet=True, only_folds="1") is None
     assert not (out / "metrics.json").exists()
@@ -133,6 +138,7 @@ def test_fold_selection_shares_a_run_folder(tmp_path):
 
 
 def test_a_fold_claimed_by_a_live_process_is_skipped(tmp_path):
+    import socket
     import subprocess
     import sys
 
@@ -141,7 +147,7 @@ def test_a_fold_claimed_by_a_live_process_is_skipped(tmp_path):
     try:
         fold_dir = out / "folds" / "seed0" / "fold00-test_s01-val_s02"
         fold_dir.mkdir(parents=True)
-        (fold_dir / "running.pid").write_text(str(sleeper.pid))
+        (fold_dir / "running.pid").write_text(f"{socket.gethostname()} {sleeper.pid}")
         assert run_experiment(cfg, out, cache_dir=tmp_path / "c", progress=False, quiet=True) is None
         assert not (fold_dir / "result.json").exists() and (out / "folds" / "seed0" / "fold01-test_s02-val_s03"
                                                              / "result.json").exists()

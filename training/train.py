@@ -73,6 +73,7 @@ def main(argv=None) -> int:
                                                         args.resume)
     print(f"run folder: {out}")
     from bcrnn.experiment import RunFolderError, run_experiment  # heavy imports after argument checks
+    from bcrnn.export import ExportCheckError
 
     try:
         run_experiment(cfg, out, resume=args.resume, download=args.download, cache_dir=Path(args.cache_dir),
@@ -80,6 +81,10 @@ def main(argv=None) -> int:
     except (CorpusError, RunFolderError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except ExportCheckError as err:
+        print(f"error: the QONNX export does not compute what the model computes: {err}\n"
+              f"(the training reports in {out} are complete; the export is not usable)", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         print(f"\ninterrupted: continue with  python training/train.py --out {out} --resume", file=sys.stderr)
         return 130
