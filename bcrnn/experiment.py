@@ -67,6 +67,7 @@ def prepare_run_folder(out: Path, cfg: ExperimentConfig, resume: bool) -> None:
         if not resume:
             raise RunFolderError(f"{out} already holds a run: pass --resume to continue it, or --out NEW_DIR")
         stored = json.loads(cfg_path.read_text())["experiment"]
+        stored = ExperimentConfig.from_dict(stored).to_dict()  # settings added since then take their defaults
         current = cfg.to_dict()
         ignore = {"threads"}
         diff = [k for k in set(stored) | set(current) if k not in ignore and stored.get(k) != current.get(k)]
@@ -314,7 +315,8 @@ def complete_integer_evaluation(result: dict, fs: FeatureSet, fold: Fold, fold_d
 def write_reports(out: Path, cfg: ExperimentConfig, classes, results: list[dict], wall_seconds: float,
                   log) -> dict:
     summary = reports.aggregate(results, tuple(classes))
-    summary.update(dataset=cfg.dataset, model=cfg.model, preset=cfg.preset, wall_seconds=wall_seconds,
+    summary.update(dataset=cfg.dataset, model=cfg.model, preset=cfg.preset, wall_seconds_this_call=wall_seconds,
+                   fold_seconds_total=float(sum(r["seconds"] for r in results)),
                    train_seconds_total=float(sum(r["train_seconds"] for r in results)))
     (out / "metrics.json").write_text(json.dumps(summary, indent=1))
     model = build_model(cfg.model, cfg.preset, len(classes), **cfg.model_overrides)
@@ -345,5 +347,6 @@ def write_reports(out: Path, cfg: ExperimentConfig, classes, results: list[dict]
         f"WA {100 * summary['wa_mean']:.1f} +- {100 * summary['wa_std']:.1f} % over {len(results)} fold runs; "
         f"size {size['float32_mb']:.3f} MB float32" + (f", {size['packed_mb']:.4f} MB packed "
                                                         f"({size['compression']:.1f}x)" if size["binary"] else "")
-        + f"; wall time {wall_seconds / 60:.1f} min. Reports in {out}/")
+        + f"; training took {sum(r['train_seconds'] for r in results) / 60:.1f} min summed over folds "
+        f"(this call {wall_seconds / 60:.1f} min). Reports in {out}/")
     return summary
