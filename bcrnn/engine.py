@@ -1,7 +1,7 @@
 """The packed 1-bit CPU engine: `model.packed.npz` run fast on a CPU, without torch, bit-exact with the reference.
 
 The arithmetic is bcrnn.reference's (docs/numeric_spec.md); only the schedule differs:
-- the 8-bit first convolution is one float32 matrix product over all segments (integers below 2^24: exact);
+- convolutions run in a numba kernel fused with max-pool and threshold (float32 on integers below 2^24: exact);
 - binary layers are XNOR-popcount on 64-bit words, or +-1 float32 matrix products where BLAS is faster (exact);
 - the LSTM recurrence runs in a numba-compiled loop: per step, XNOR-popcount of the hidden word(s) with each
   gate row, the fixed-point gates from the tables, the cell update, the hidden bits back into a word.
@@ -15,7 +15,7 @@ from numba import njit
 
 from bcrnn.fixed_point import LSTMFormat, sigmoid_table, tanh_table
 from bcrnn.reference.bits import pack_bits
-from bcrnn.reference.model import ReferenceBCRNN, _windows, quantize_features, threshold
+from bcrnn.reference.model import ReferenceBCRNN, quantize_features, threshold
 
 
 @njit(cache=True, inline="always")
@@ -67,6 +67,41 @@ def _lstm_direction(dot_x, w_h, hidden, mult, offset, sig, tanh, pre_frac_shift,
     return out
 
 
+@njit(cache=True, fastmath=True)  # fastmath is exact here: every partial sum is an integer below 2^24
+def _conv_pool_threshold(x, w, thr, kt, kf, pt, pf, t_out, f_out):
+    """Direct convolution of one padded segment x (C, T + kt - 1, F + kf - 1) with direction-folded +-1 weights
+    w (C kt kf, ch), max over pt x pf windows, then >= thr: (t_out, f_out, ch) of +-1. No im2col copy."""
+    c_in = x.shape[0]
+    taps, ch = w.shape
+    out = np.empty((t_out, f_out, ch), dtype=np.float32)
+    acc = np.empty(ch, dtype=np.float32)
+    best = np.empty(ch, dtype=np.float32)
+    vals = np.empty(taps, dtype=np.float32)
+    for to in range(t_out):
+        for fo in range(f_out):
+            best[:] = -3.0e38
+            for dt in range(pt):
+                t = to * pt + dt
+                for df in range(pf):
+                    f = fo * pf + df
+                    k = 0
+                    for c in range(c_in):
+                        for i in range(kt):
+                            for j in range(kf):
+                                vals[k] = x[c, t + i, f + j]
+                                k += 1
+                    acc[:] = 0.0
+                    for k in range(taps):
+                        v = vals[k]
+                        for o in range(ch):
+                            acc[o] += v * w[k, o]
+                    for o in range(ch):
+                        best[o] = max(best[o], acc[o])
+            for o in range(ch):
+                out[to, fo, o] = 1.0 if best[o] >= thr[o] else -1.0
+    return out
+
+
 class PackedEngine:
     """Load once, then `logits(normalized_segments)` or `predict_features(features)`; no torch anywhere."""
 
@@ -105,11 +140,9 @@ class PackedEngine:
         for i, (ch, kt, kf, pt, pf) in enumerate(cfg["conv"]):
             pad_value = 0.0 if i == 0 else -1.0
             xp = np.pad(x, ((0, 0), (0, 0), (kt // 2, kt // 2), (kf // 2, kf // 2)), constant_values=pad_value)
-            patches = np.stack([_windows(seg, kt, kf) for seg in xp])  # (S, T, F, taps)
-            n, t, f, taps = patches.shape
-            acc = (patches.reshape(n * t * f, taps) @ self.conv_pm1[i]).reshape(n, t, f, ch)  # one sgemm: d * acc
-            pooled = acc[:, : t // pt * pt, : f // pf * pf].reshape(n, t // pt, pt, f // pf, pf, ch).max(axis=(2, 4))
-            x = np.where(pooled >= self.conv_t[i], np.float32(1), np.float32(-1)).transpose(0, 3, 1, 2)
+            t, f = x.shape[2] // pt, x.shape[3] // pf
+            x = np.stack([_conv_pool_threshold(seg, self.conv_pm1[i], self.conv_t[i], kt, kf, pt, pf, t, f)
+                          for seg in xp]).transpose(0, 3, 1, 2)  # (S, ch, T', F') of +-1
         s, c, t, f = x.shape
         frames = x.transpose(0, 2, 3, 1).reshape(s, t, f * c)
         dense_acc = (frames.reshape(s * t, f * c) @ self.dense_pm1).reshape(s, t, -1)

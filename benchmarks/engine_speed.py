@@ -26,14 +26,6 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def median_latency(fn, items, repeats: int) -> float:
-    times = []
-    for item in items:
-        best = min(_timed(fn, item) for _ in range(repeats))
-        times.append(best)
-    return float(np.median(times))
-
-
 def _timed(fn, item) -> float:
     t0 = time.perf_counter()
     fn(item)
@@ -79,9 +71,18 @@ def main() -> None:
 
     with torch.no_grad():
         crnn(torch.from_numpy(utts[0]))
-    t_engine = median_latency(engine.logits, utts, args.repeats)
-    t_crnn = median_latency(torch_fn(crnn), utts, args.repeats)
-    t_bcrnn = median_latency(torch_fn(bcrnn), utts, max(1, args.repeats // 2))
+    # interleaved per utterance, so that drifts of the machine's speed hit all implementations alike
+    fns = {"engine": engine.logits, "crnn": torch_fn(crnn), "bcrnn": torch_fn(bcrnn)}
+    best = {k: [] for k in fns}
+    for item in utts:
+        times = {k: [] for k in fns}
+        for r in range(args.repeats):
+            for k, fn in fns.items():
+                if k != "bcrnn" or r < 2:
+                    times[k].append(_timed(fn, item))
+        for k in fns:
+            best[k].append(min(times[k]))
+    t_engine, t_crnn, t_bcrnn = (float(np.median(best[k])) for k in ("engine", "crnn", "bcrnn"))
     from bcrnn.reference.packed_file import weight_bytes
 
     file_bytes = (run / "model.packed.npz").stat().st_size
@@ -89,7 +90,8 @@ def main() -> None:
     float_bytes = 4 * sum(t.numel() for t in crnn.state_dict().values() if t.dtype.is_floating_point)
     n_seg = [len(u) for u in utts]
     print(f"{len(utts)} utterances of test speaker {ckpt['fold']['test']} ({np.mean(n_seg):.2f} segments each), "
-          f"single thread, best of {args.repeats} per utterance, median over utterances")
+          f"single thread, implementations interleaved, best of {args.repeats} per utterance (Brevitas: of 2), "
+          f"median over utterances")
     print(f"{'implementation':<46} {'ms/utterance':>12} {'weights (bytes)':>16}")
     print(f"{'packed 1-bit engine (numpy + numba, no torch)':<46} {1e3 * t_engine:>12.2f} {packed_bytes:>16,}")
     print(f"{'PyTorch float32 CRNN (same architecture)':<46} {1e3 * t_crnn:>12.2f} {float_bytes:>16,}")
