@@ -70,35 +70,32 @@ def _lstm_direction(dot_x, w_h, hidden, mult, offset, sig, tanh, pre_frac_shift,
 @njit(cache=True, fastmath=True)  # fastmath is exact here: every partial sum is an integer below 2^24
 def _conv_pool_threshold(x, w, thr, kt, kf, pt, pf, t_out, f_out):
     """Direct convolution of one padded segment x (C, T + kt - 1, F + kf - 1) with direction-folded +-1 weights
-    w (C kt kf, ch), max over pt x pf windows, then >= thr: (t_out, f_out, ch) of +-1. No im2col copy."""
+    w (C kt kf, ch), max over pt x pf windows, then >= thr: (t_out, f_out, ch) of +-1. No im2col copy; each
+    weight row is loaded once per pooling window and applied to its pt x pf positions."""
     c_in = x.shape[0]
     taps, ch = w.shape
+    npos = pt * pf
     out = np.empty((t_out, f_out, ch), dtype=np.float32)
-    acc = np.empty(ch, dtype=np.float32)
-    best = np.empty(ch, dtype=np.float32)
-    vals = np.empty(taps, dtype=np.float32)
+    acc = np.empty((npos, ch), dtype=np.float32)
     for to in range(t_out):
         for fo in range(f_out):
-            best[:] = -3.0e38
-            for dt in range(pt):
-                t = to * pt + dt
-                for df in range(pf):
-                    f = fo * pf + df
-                    k = 0
-                    for c in range(c_in):
-                        for i in range(kt):
-                            for j in range(kf):
-                                vals[k] = x[c, t + i, f + j]
-                                k += 1
-                    acc[:] = 0.0
-                    for k in range(taps):
-                        v = vals[k]
-                        for o in range(ch):
-                            acc[o] += v * w[k, o]
-                    for o in range(ch):
-                        best[o] = max(best[o], acc[o])
+            acc[:, :] = 0.0
+            k = 0
+            for c in range(c_in):
+                for i in range(kt):
+                    for j in range(kf):
+                        for dt in range(pt):
+                            for df in range(pf):
+                                v = x[c, to * pt + dt + i, fo * pf + df + j]
+                                p = dt * pf + df
+                                for o in range(ch):
+                                    acc[p, o] += v * w[k, o]
+                        k += 1
             for o in range(ch):
-                out[to, fo, o] = 1.0 if best[o] >= thr[o] else -1.0
+                b = acc[0, o]
+                for p in range(1, npos):
+                    b = max(b, acc[p, o])
+                out[to, fo, o] = 1.0 if b >= thr[o] else -1.0
     return out
 
 
