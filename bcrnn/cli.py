@@ -55,7 +55,7 @@ def verify(run_dir: str, data_dir: str | None, speakers: list[str] | None, limit
     from bcrnn.corpora import load_corpus
     from bcrnn.deploy import DeployedBCRNN
     from bcrnn.features import FeatureConfig, Normalizer, extract_features
-    from bcrnn.models import CRNNConfig, build_model
+    from bcrnn.models import load_checkpoint
     from bcrnn.reference.model import ReferenceBCRNN, quantize_features
 
     run = Path(run_dir)
@@ -69,10 +69,7 @@ def verify(run_dir: str, data_dir: str | None, speakers: list[str] | None, limit
               file=sys.stderr)
         return 2
     config = json.loads(config_path.read_text())["experiment"]
-    ckpt = torch.load(ckpt_path, weights_only=False)
-    model = build_model(ckpt["kind"], CRNNConfig.from_dict(ckpt["model_config"]), ckpt["n_classes"])
-    model.load_state_dict(ckpt["model"])
-    model.eval()
+    model, ckpt = load_checkpoint(ckpt_path)
     ref = ReferenceBCRNN.load(_packed_path(run))
     from bcrnn.corpora.base import CorpusError
 

@@ -151,7 +151,7 @@ class PackedEngine:
             for name, reverse in (("lstm_fwd", False), ("lstm_bwd", True)):
                 w_x, w_h, mult, offset = self.lstm[name]
                 dot_x = (dense_pm1[k] @ w_x).astype(np.int64)
-                outs.append(_lstm_direction(dot_x, w_h, w_h_hidden(w_h, mult), mult, offset, self.sig, self.tanh,
+                outs.append(_lstm_direction(dot_x, w_h, len(mult) // 4, mult, offset, self.sig, self.tanh,
                                             fmt.scale_frac, lo, hi, fmt.gate_bits, fmt.product_shift,
                                             -(fmt.cell_max + 1), fmt.cell_max, reverse))
             lstm = np.concatenate(outs, axis=1)
@@ -168,7 +168,3 @@ class PackedEngine:
         segs = segment(features, FeatureConfig(**self.ref.meta["feature_config"]))
         return self.ref.probabilities(self.logits(self.ref.normalize(segs))).mean(axis=0)
 
-
-def w_h_hidden(w_h: np.ndarray, mult: np.ndarray) -> int:
-    """Hidden size of a direction: a quarter of its gate rows."""
-    return len(mult) // 4

@@ -21,7 +21,7 @@ from bcrnn.config import ExperimentConfig
 from bcrnn.corpora import load_corpus
 from bcrnn.features import FeatureConfig, FeatureSet, Normalizer, extract_features
 from bcrnn.folds import Fold, speaker_folds
-from bcrnn.models import CRNNConfig, build_model
+from bcrnn.models import build_model, load_checkpoint
 from bcrnn.size import model_size
 from bcrnn.training import SegmentData, evaluate, fit
 
@@ -101,12 +101,9 @@ def run_fold(fs: FeatureSet, fold: Fold, seed: int, cfg: ExperimentConfig, fold_
                         "y_pred": res["y_pred"]},
         "history": history.__dict__,
     }
-    if model.cfg.binary and model.cfg.lstm_arithmetic == "fixed":
-        result["test_integer"], result["packed_bytes"] = integer_evaluation(model, norm, fs, fold, fold_dir)
-        agree = np.mean(np.asarray(result["test_integer"]["y_pred"]) == np.asarray(res["y_pred"]))
-        result["integer_float_agreement"] = float(agree)
-        log(f"{desc}: integer reference test UAR {result['test_integer']['uar']:.3f} "
-            f"(float model {res['uar']:.3f}; same decision on {100 * agree:.1f}% of utterances)")
+    if add_integer_scores(result, model, norm, fs, fold, fold_dir):
+        log(f"{desc}: integer reference test UAR {result['test_integer']['uar']:.3f} (float model "
+            f"{res['uar']:.3f}; same decision on {100 * result['integer_float_agreement']:.1f}% of utterances)")
     torch.save({"model": best, "kind": cfg.model, "model_config": model.cfg.to_dict(),
                 "n_classes": len(fs.classes), "classes": list(fs.classes), "normalizer": norm.to_dict(),
                 "feature_config": fs.config.__dict__, "fold": fold.__dict__, "seed": seed, "git_sha": git_sha(),
@@ -117,9 +114,20 @@ def run_fold(fs: FeatureSet, fold: Fold, seed: int, cfg: ExperimentConfig, fold_
     return result
 
 
+def add_integer_scores(result: dict, model, norm: Normalizer, fs: FeatureSet, fold: Fold, fold_dir: Path) -> bool:
+    """For a BCRNN with an integer deployment: pack it into `model.packed.npz`, score the test speaker with the
+    integer reference (the accuracy the project reports) and compare its decisions with the float model's
+    (result["predictions"]). Adds test_integer, packed_bytes, integer_float_agreement; False for other models."""
+    if not (model.cfg.binary and model.cfg.lstm_arithmetic == "fixed"):
+        return False
+    result["test_integer"], result["packed_bytes"] = integer_evaluation(model, norm, fs, fold, fold_dir)
+    result["integer_float_agreement"] = float(np.mean(np.asarray(result["test_integer"]["y_pred"])
+                                                      == np.asarray(result["predictions"]["y_pred"])))
+    return True
+
+
 def integer_evaluation(model, norm: Normalizer, fs: FeatureSet, fold: Fold, fold_dir: Path) -> tuple[dict, int]:
-    """Pack the model into `model.packed.npz` and score the test speaker with the integer reference: for a
-    BCRNN, this is the accuracy the project reports."""
+    """Pack the model into `model.packed.npz` and score the test speaker with the integer reference."""
     from bcrnn import metrics
     from bcrnn.packing import pack_model
     from bcrnn.reference.model import ReferenceBCRNN
@@ -281,10 +289,8 @@ def export_run(out: Path, fs: FeatureSet, log, n_segments: int = 8) -> dict:
     from bcrnn.export import check_qonnx_against_reference, export_qonnx_model
     from bcrnn.reference.model import ReferenceBCRNN
 
-    ckpt = torch.load(out / "model.pt", weights_only=False)
-    model = build_model(ckpt["kind"], CRNNConfig.from_dict(ckpt["model_config"]), ckpt["n_classes"])
-    model.load_state_dict(ckpt["model"])
-    path = export_qonnx_model(model.eval(), out / "model.qonnx.onnx", ckpt["classes"],
+    model, ckpt = load_checkpoint(out / "model.pt")
+    path = export_qonnx_model(model, out / "model.qonnx.onnx", ckpt["classes"],
                               frames=model.cfg.segment_frames, mels=model.cfg.n_mels)
     norm = Normalizer.from_dict(ckpt["normalizer"])
     x, _, _ = fs.segments(fs.select([ckpt["fold"]["test"]]))
@@ -299,15 +305,9 @@ def export_run(out: Path, fs: FeatureSet, log, n_segments: int = 8) -> dict:
 def complete_integer_evaluation(result: dict, fs: FeatureSet, fold: Fold, fold_dir: Path,
                                 cfg: ExperimentConfig, log) -> None:
     """For a fold trained before integer evaluation existed: load its best.pt and add the reference's scores."""
-    ckpt = torch.load(fold_dir / "best.pt", weights_only=False)
-    model = build_model(ckpt["kind"], CRNNConfig.from_dict(ckpt["model_config"]), ckpt["n_classes"])
-    if not (model.cfg.binary and model.cfg.lstm_arithmetic == "fixed"):
+    model, ckpt = load_checkpoint(fold_dir / "best.pt")
+    if not add_integer_scores(result, model, Normalizer.from_dict(ckpt["normalizer"]), fs, fold, fold_dir):
         return
-    model.load_state_dict(ckpt["model"])
-    result["test_integer"], result["packed_bytes"] = integer_evaluation(
-        model.eval(), Normalizer.from_dict(ckpt["normalizer"]), fs, fold, fold_dir)
-    result["integer_float_agreement"] = float(np.mean(np.asarray(result["test_integer"]["y_pred"])
-                                                      == np.asarray(result["predictions"]["y_pred"])))
     write_json(fold_dir / "result.json", result)
     log(f"seed {result['seed']} {fold.name}: integer reference test UAR {result['test_integer']['uar']:.3f}")
 
@@ -325,7 +325,6 @@ def write_reports(out: Path, cfg: ExperimentConfig, classes, results: list[dict]
     size["note"] = ("MB = 10^6 bytes. float32_mb: every parameter and batch-norm statistic at 32 bits. packed_mb: "
                     "binary weights at 1 bit and every other stored number at 32 bits; for a BCRNN with an integer "
                     "deployment, replaced by the size of model.packed.npz (packed_mb_unfolded keeps the former).")
-    (out / "size.json").write_text(json.dumps(size, indent=1))
     title = f"{cfg.model} {cfg.preset} on {cfg.dataset}: UAR {100 * summary['uar_mean']:.1f} +- " \
             f"{100 * summary['uar_std']:.1f} % over {len(results)} fold runs"
     reports.plot_confusion(summary["confusion_sum"], classes, out / "confusion.png", title)
@@ -340,7 +339,7 @@ def write_reports(out: Path, cfg: ExperimentConfig, classes, results: list[dict]
         size["packed_file_bytes"] = (out / "model.packed.npz").stat().st_size
         size["packed_mb"] = size["packed_file_bytes"] / 1e6
         size["compression"] = size["float32_mb"] / size["packed_mb"]
-        (out / "size.json").write_text(json.dumps(size, indent=1))
+    (out / "size.json").write_text(json.dumps(size, indent=1))
     label = f"ours: {cfg.model} {cfg.preset}"
     log("\n" + reports.comparison_table(cfg.dataset, [(label, summary, size)]))
     log(f"\n{label}: UAR {100 * summary['uar_mean']:.1f} +- {100 * summary['uar_std']:.1f} %, "

@@ -43,12 +43,12 @@ def main() -> None:
     from bcrnn.corpora import load_corpus
     from bcrnn.engine import PackedEngine
     from bcrnn.features import FeatureConfig, Normalizer, extract_features, segment
-    from bcrnn.models import CRNNConfig, build_model
+    from bcrnn.models import build_model, load_checkpoint
 
     torch.set_num_threads(1)
     run = Path(args.run_dir)
     config = json.loads((run / "config.json").read_text())["experiment"]
-    ckpt = torch.load(run / "model.pt", weights_only=False)
+    bcrnn, ckpt = load_checkpoint(run / "model.pt")
     corpus = load_corpus(config["dataset"], args.data_dir or config["data_dir"])
     fs = extract_features(corpus, FeatureConfig(**ckpt["feature_config"]), cache_dir=Path("runs/cache"),
                           progress=False)
@@ -57,11 +57,7 @@ def main() -> None:
 
     engine = PackedEngine.load(run / "model.packed.npz")
     engine.logits(utts[0])  # compile the numba kernels
-    bcrnn = build_model("bcrnn", CRNNConfig.from_dict(ckpt["model_config"]), ckpt["n_classes"])
-    bcrnn.load_state_dict(ckpt["model"])
-    bcrnn.eval()
-    twin_cfg = CRNNConfig.from_dict(ckpt["model_config"])
-    crnn = build_model("crnn", twin_cfg, ckpt["n_classes"]).eval()
+    crnn = build_model("crnn", bcrnn.cfg, ckpt["n_classes"]).eval()  # the same architecture in float32
 
     def torch_fn(model):
         def run_model(x):

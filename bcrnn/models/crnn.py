@@ -13,7 +13,7 @@ All of it folds into integer thresholds at deployment (DESIGN.md's numeric contr
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 
 import torch
 from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear
@@ -184,6 +184,15 @@ class CRNN(nn.Module):
 
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def load_checkpoint(path) -> tuple[CRNN, dict]:
+    """A model rebuilt from a `best.pt` / `model.pt` checkpoint (its stored config and weights), in eval mode,
+    and the checkpoint itself (normalizer, classes, fold, ...)."""
+    ckpt = torch.load(path, weights_only=False)
+    model = build_model(ckpt["kind"], CRNNConfig.from_dict(ckpt["model_config"]), ckpt["n_classes"])
+    model.load_state_dict(ckpt["model"])
+    return model.eval(), ckpt
 
 
 def build_model(kind: str, preset: str | CRNNConfig, n_classes: int, **overrides) -> CRNN:
