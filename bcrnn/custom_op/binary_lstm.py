@@ -18,7 +18,7 @@ from qonnx.core.datatype import DataType
 from qonnx.custom_op.base import CustomOp
 
 from bcrnn.fixed_point import LSTMFormat
-from bcrnn.reference.lstm import LSTMDirection, run_direction
+from bcrnn.reference.lstm import run_bilstm
 
 FORMAT_FIELDS = ("pre_frac", "pre_bits", "scale_frac", "gate_bits", "cell_bits", "cell_frac")
 
@@ -41,15 +41,9 @@ class BinaryLSTM(CustomOp):
 
     def execute_node(self, context, graph):
         node = self.onnx_node
-        x = context[node.input[0]]
-        fmt = self.fmt()
-        directions = []
-        for k, reverse in ((1, False), (4, True)):
-            w, m, o = (context[node.input[k + j]] for j in range(3))
-            directions.append(LSTMDirection(np.asarray(w).astype(np.uint8), np.asarray(m).astype(np.int64),
-                                            np.asarray(o).astype(np.int64), reverse, fmt))
-        bits = (np.asarray(x) > 0).astype(np.uint8)
-        out = np.stack([np.concatenate([run_direction(d, seq) for d in directions], axis=1) for seq in bits])
+        x, fwd, bwd = (context[node.input[0]], [context[n] for n in node.input[1:4]],
+                       [context[n] for n in node.input[4:7]])
+        out = run_bilstm(fwd, bwd, self.fmt(), np.asarray(x) > 0)
         context[node.output[0]] = (2.0 * out - 1.0).astype(np.float32)
 
     def verify_node(self):

@@ -11,7 +11,6 @@ feeds the next step is the same binarized h. h_0 = 0 and c_0 = 0, so sign(h_0) =
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from brevitas.nn import QuantIdentity, QuantLinear
 from torch import nn
@@ -134,15 +133,12 @@ class _ExportBinaryLSTM(torch.autograd.Function):
     def forward(ctx, x, wf, mf, of, wb, mb, ob, hidden, pre_frac, pre_bits, scale_frac, gate_bits, cell_bits,
                 cell_frac):
         # Brevitas quantizers are in export mode here: run the integer reference on the cached parameters
-        from bcrnn.reference.lstm import LSTMDirection, run_direction
+        from bcrnn.reference.lstm import run_bilstm
 
         module = _ExportBinaryLSTM.exporting
-        dirs = [LSTMDirection(w.numpy().astype("uint8"), m.numpy().astype("int64"), o.numpy().astype("int64"),
-                              reverse, module.fwd.fmt)
-                for (w, m, o), reverse in ((module.frozen["fwd"], False), (module.frozen["bwd"], True))]
-        bits = (x.detach().numpy() > 0).astype("uint8")
-        out = [torch.from_numpy(np.concatenate([run_direction(d, seq) for d in dirs], axis=1)) for seq in bits]
-        return torch.stack(out).float() * 2 - 1
+        fwd, bwd = ([t.numpy() for t in module.frozen[d]] for d in ("fwd", "bwd"))
+        bits = run_bilstm(fwd, bwd, module.fwd.fmt, x.detach().numpy() > 0)
+        return torch.from_numpy(bits).float() * 2 - 1
 
     @staticmethod
     def symbolic(g, x, wf, mf, of, wb, mb, ob, hidden, pre_frac, pre_bits, scale_frac, gate_bits, cell_bits,

@@ -52,3 +52,15 @@ def run_direction(p: LSTMDirection, x_bits: np.ndarray, trace: bool = False):
         if trace:
             steps.append({"t": s, "dot": dot, "code": code, "i": i, "f": f, "g": g, "o": o, "c": c.copy()})
     return (out, steps) if trace else out
+
+
+def run_bilstm(fwd, bwd, fmt: LSTMFormat, x_bits: np.ndarray) -> np.ndarray:
+    """Both directions on (T, D) or (B, T, D) input bits -> (..., T, 2H) bits, forward then backward.
+    `fwd` and `bwd` are (weight bits, M, B), as arrays of any numeric dtype (e.g. ONNX float initializers)."""
+    directions = [LSTMDirection(np.asarray(w).astype(np.uint8), np.asarray(m).astype(np.int64),
+                                np.asarray(o).astype(np.int64), reverse, fmt)
+                  for (w, m, o), reverse in ((fwd, False), (bwd, True))]
+    x_bits = np.asarray(x_bits, dtype=np.uint8)
+    if x_bits.ndim == 3:
+        return np.stack([run_bilstm(fwd, bwd, fmt, seq) for seq in x_bits])
+    return np.concatenate([run_direction(d, x_bits) for d in directions], axis=1)

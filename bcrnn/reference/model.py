@@ -18,7 +18,7 @@ import numpy as np
 
 from bcrnn.fixed_point import LSTMFormat
 from bcrnn.reference.bits import pack_bits, xnor_popcount_dot
-from bcrnn.reference.lstm import LSTMDirection, run_direction
+from bcrnn.reference.lstm import run_bilstm
 from bcrnn.reference.packed_file import load_packed
 
 
@@ -95,11 +95,8 @@ class ReferenceBCRNN:
         acc = xnor_popcount_dot(pack_bits(frames), pack_bits(p["dense_weight_bits"]), f * c)
         dense = threshold(acc, p["dense_threshold"], p["dense_direction"], channel_axis=1)
         streams["dense"] = dense
-        directions = []
-        for name, reverse in (("lstm_fwd", False), ("lstm_bwd", True)):
-            d = LSTMDirection(p[f"{name}_weight_bits"], p[f"{name}_mult"], p[f"{name}_offset"], reverse, fmt)
-            directions.append(run_direction(d, dense))
-        lstm = np.concatenate(directions, axis=1)
+        lstm = run_bilstm(*[(p[f"lstm_{d}_weight_bits"], p[f"lstm_{d}_mult"], p[f"lstm_{d}_offset"])
+                            for d in ("fwd", "bwd")], fmt, dense)
         streams["lstm"] = lstm
         pooled = (2 * lstm.astype(np.int64) - 1).sum(axis=0)  # integer in [-T, T]
         streams["pool"] = pooled
