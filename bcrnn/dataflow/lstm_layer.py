@@ -195,7 +195,7 @@ class BinaryLSTM_hls(BinaryLSTM, HLSBackend):
         return HLSBackend.execute_node(self, context, graph)
 
     def generate_params(self, model, path):
-        """params.h (weight ROMs, multipliers, offsets, gate tables) and the kernel header, into `path`."""
+        """params.h (weight ROMs, multipliers, offsets, gate tables, sizes) and the kernel header, into `path`."""
         from bcrnn.hls_lstm import write_params_header
 
         fwd, bwd = self.directions(model)
@@ -208,8 +208,7 @@ class BinaryLSTM_hls(BinaryLSTM, HLSBackend):
         self.code_gen_dict["$GLOBALS$"] = ['#include "binary_lstm.hpp"', '#include "params.h"']
 
     def defines(self, var):
-        t, d, h = self._dims()
-        self.code_gen_dict["$DEFINES$"] = [f"#define T_{self.onnx_node.name} {t}"]
+        self.code_gen_dict["$DEFINES$"] = []  # the sizes and the format are in params.h
 
     def docompute(self):
         from bcrnn.hls_lstm import kernel_call

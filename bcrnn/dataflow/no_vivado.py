@@ -42,6 +42,7 @@ def prepare_finn(build_dir: str | Path) -> bool:
     os.environ.setdefault("FINN_BUILD_DIR", str(build_dir / "finn_tmp"))
     os.environ.setdefault("FINN_SETTINGS", str(build_dir / "finn_settings.yaml"))
     os.environ.setdefault("NUM_DEFAULT_WORKERS", "1")
+    Path(os.environ["FINN_BUILD_DIR"]).mkdir(parents=True, exist_ok=True)
     if vivado_available():
         return True
     os.environ["XILINX_VIVADO"] = PLACEHOLDER

@@ -1,0 +1,133 @@
+#!/usr/bin/env python
+"""FINN build of a trained BCRNN run: QONNX -> FINN dataflow graph (our BinaryLSTM layer included) -> folding ->
+FINN's estimates and HLS/RTL code -> [with --vivado: IP, stitched IP, bitfile, driver]; then the HW graph is
+executed by FINN and compared with the integer reference at every layer boundary on real utterances.
+
+    python finn_build/build.py runs/emodb-bcrnn-small                       # both targets, verify, report
+    python finn_build/build.py RUN --folding zu3eg-fast --board Ultra96     # one target
+    python finn_build/build.py RUN --folding my_target.yaml --vivado        # in the Docker image with Vivado
+
+Outputs (default build/finn/<run name>/): <target>/ (FINN's output folder: report/, intermediate_models/,
+bcrnn_estimates.json, verify.json), report.json, report.md and report.png comparing the targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+DEFAULT_TARGETS = ("zynq7020-small", "zu3eg-fast")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run_dir", type=Path, help="a finished BCRNN run (model.qonnx.onnx, model.packed.npz, model.pt)")
+    p.add_argument("--folding", action="append", metavar="TARGET",
+                   help=f"build target: a name in finn_build/targets ({', '.join(DEFAULT_TARGETS)}) or a YAML "
+                        "file; repeat for several (default: both)")
+    p.add_argument("--board", help="FINN board name overriding the target's (its FPGA part follows)")
+    p.add_argument("--out", type=Path, help="output folder (default build/finn/<run name>)")
+    p.add_argument("--vivado", action="store_true",
+                   help="also the steps that need Vivado/Vitis: IP generation, FIFO sizing, stitched IP, bitfile")
+    p.add_argument("--data-dir", type=Path, help="corpus folder for the verification (default: the run's)")
+    p.add_argument("--speaker", help="test speaker whose utterances are verified (default: the exported fold's)")
+    p.add_argument("--max-segments", type=int, default=0, help="verify at most this many segments (0 = all)")
+    p.add_argument("--no-verify", action="store_true", help="skip the HW-graph vs reference comparison")
+    p.add_argument("--cppsim", action="store_true",
+                   help="verify with FINN's cppsim of every HLS layer (needs finn-hlslib and Vitis HLS headers)")
+    return p.parse_args(argv)
+
+
+def verification_segments(run_dir: Path, data_dir: Path | None, speaker: str | None):
+    """Real segments of one speaker, z-scored with the run's training statistics."""
+    from bcrnn.corpora import load_corpus
+    from bcrnn.features import Normalizer, extract_features
+    from bcrnn.models import load_checkpoint
+
+    config = json.loads((run_dir / "config.json").read_text())["experiment"]
+    _, ckpt = load_checkpoint(run_dir / "model.pt")
+    data_dir = data_dir or (Path(config["data_dir"]) if config.get("data_dir") else None)
+    corpus = load_corpus(config["dataset"], data_dir)
+    fs = extract_features(corpus, cache_dir=ROOT / "runs" / "cache")
+    speaker = speaker or ckpt["fold"]["test"]
+    if speaker not in set(fs.speakers):
+        raise SystemExit(f"speaker {speaker!r} is not in the corpus (speakers: {sorted(set(fs.speakers))})")
+    x, _, _ = fs.segments(fs.select([speaker]))
+    return speaker, Normalizer.from_dict(ckpt["normalizer"])(x)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    run_dir = args.run_dir.resolve()
+    if not (run_dir / "model.qonnx.onnx").is_file():
+        raise SystemExit(f"{run_dir}: no model.qonnx.onnx; give the folder of a finished BCRNN training run")
+    out_root = (args.out or ROOT / "build" / "finn" / run_dir.name).resolve()
+
+    from bcrnn.dataflow.no_vivado import prepare_finn
+
+    have_vivado = prepare_finn(out_root)
+    print(f"Vivado: {'found at ' + __import__('os').environ['XILINX_VIVADO'] if have_vivado else 'NOT installed'}"
+          f"{'' if have_vivado or not args.vivado else ' -- --vivado cannot run here'}")
+    from bcrnn.dataflow import flow
+
+    targets = [flow.BuildTarget.load(t) for t in (args.folding or DEFAULT_TARGETS)]
+    if args.board:
+        for t in targets:
+            t.board, t.fpga_part = args.board, None
+    summaries = []
+    segments = None
+    for target in targets:
+        t0 = time.time()
+        print(f"== {target.name}: {target.board} ({target.resolved_part()}), {1e3 / target.clock_ns:g} MHz, "
+              f"target {target.target_fps} segments/s")
+        out = flow.run_build(run_dir, target, out_root / target.name, vivado=args.vivado)
+        summary = flow.summarize(out, target)
+        print(flow.format_table(summary))
+        print(f"   FINN steps: {time.time() - t0:.0f} s; reports in {out}")
+        if not args.no_verify:
+            if segments is None:
+                speaker, segments = verification_segments(run_dir, args.data_dir, args.speaker)
+                if args.max_segments:
+                    segments = segments[: args.max_segments]
+            summary["verify"] = verify(out, run_dir, segments, speaker, args.cppsim)
+        (out / "bcrnn_estimates.json").write_text(json.dumps(summary, indent=1))
+        summaries.append(summary)
+    (out_root / "report.json").write_text(json.dumps(summaries, indent=1))
+    (out_root / "report.md").write_text("\n\n".join(f"## {s['target']}\n\n```\n{flow.format_table(s)}\n```"
+                                                   for s in summaries) + "\n")
+    flow.plot_estimates(summaries, out_root / "report.png")
+    print(f"report: {out_root / 'report.md'}, {out_root / 'report.png'}")
+    return 0
+
+
+def verify(out: Path, run_dir: Path, segments, speaker: str, cppsim: bool) -> dict:
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from bcrnn.dataflow.flow import step_model_path
+    from bcrnn.dataflow.verify import compare_with_reference
+    from bcrnn.reference.model import ReferenceBCRNN
+
+    if cppsim:  # the specialized, folded layers as C++ (HLS) and python (RTL layers)
+        from bcrnn.dataflow.cppsim import prepare_cppsim
+
+        model, mode = prepare_cppsim(ModelWrapper(str(step_model_path(out, "step_hw_codegen")))), "cppsim"
+    else:  # FINN's python execution is defined on the HW layers before specialization to HLS/RTL
+        model, mode = ModelWrapper(str(step_model_path(out, "step_create_dataflow_partition"))), "python"
+    t0 = time.time()
+    report = compare_with_reference(model, ReferenceBCRNN.load(run_dir / "model.packed.npz"), segments)
+    result = report.to_dict() | {"speaker": speaker, "exec_mode": mode, "seconds": round(time.time() - t0, 1)}
+    (out / "verify.json").write_text(json.dumps(result, indent=1))
+    print(f"   HW graph ({mode} execution) == integer reference: {result['values_equal']:,} of "
+          f"{result['values_compared']:,} values at {len(result['per_boundary'])} boundaries, "
+          f"{result['segments']} segments of speaker {speaker}")
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())
