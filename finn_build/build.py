@@ -130,4 +130,10 @@ def verify(out: Path, run_dir: Path, segments, speaker: str, cppsim: bool) -> di
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from bcrnn.dataflow.no_vivado import VivadoMissingError
+    from bcrnn.dataflow.verify import HWGraphMismatch
+
+    try:
+        sys.exit(main())
+    except (VivadoMissingError, HWGraphMismatch, FileNotFoundError, ValueError) as err:
+        sys.exit(f"error: {err}")

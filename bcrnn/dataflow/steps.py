@@ -72,8 +72,8 @@ def step_bcrnn_qonnx_to_finn(model, cfg):
     from bcrnn.dataflow import transforms as t
 
     model = cleanup_model(model).transform(ConvertQONNXtoFINN()).transform(BatchNormToAffine())
-    for rewrite in (t.SwapMaxPoolAndSign(), t.CollapseTransposedChannelwise(), t.LSTMToHWLayer(),
-                    t.FramesAsNHWC()):
+    for rewrite in (t.SwapMaxPoolAndSign(), t.FoldBipolarPadIntoConv(), t.CollapseTransposedChannelwise(),
+                    t.LSTMToHWLayer(), t.FramesAsNHWC()):
         model = model.transform(rewrite)
     return model.transform(GiveUniqueNodeNames()).transform(GiveReadableTensorNames())
 

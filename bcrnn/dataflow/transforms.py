@@ -6,8 +6,11 @@ Each is exact (same integers and bits) and says why it is valid. They run around
 - SwapMaxPoolAndSign: conv -> BN -> max-pool -> sign becomes conv -> BN -> sign -> max-pool. sign is monotone,
   so sign(max(v)) = max(sign(v)) for any BN slope; after the swap FINN can absorb a negative BN slope into the
   binary weights (FactorOutMulSignMagnitude + Absorb1BitMulIntoConv), which it cannot move past a max-pool.
+- FoldBipolarPadIntoConv: a binary conv's -1 padding (an explicit Pad in the export) becomes the Conv's padding,
+  which FINN fills with bit 0 (= -1) once activations are XNOR bits.
 - CollapseTransposedChannelwise: the dense layer's batch norm is exported between two transposes (BatchNorm1d
   wants channels first); the per-channel Mul/Add are moved into the channels-last layout, transposes dropped.
+- FramesAsNHWC: the frame sequence becomes a T x 1 NHWC image, the layout FINN's layers execute.
 - LSTMToHWLayer: the exported `bcrnn.custom_op::BinaryLSTM` becomes the FINN layer of bcrnn.dataflow.lstm_layer,
   and the mean over time after it becomes FINN's GlobalAccPool on the LSTM's 0/1 bits followed by the scalar
   affine 2 P / T - 1 (= mean of +-1), which streamlining moves into the next layer's thresholds.
@@ -71,6 +74,34 @@ class SwapMaxPoolAndSign(Transformation):
         return model, False
 
 
+class FoldBipolarPadIntoConv(Transformation):
+    """A binary conv's input is padded with -1 (bit 0) by an explicit Pad: fold it into the Conv's own padding.
+    FINN pads with raw 0, which once the bipolar activations become 0/1 bits for the XNOR-popcount (FINN's
+    ConvertBipolarMatMulToXnorPopcount) is exactly bit 0 = -1, as the reference pads. (Between this rewrite and
+    that conversion the intermediate FINN graph would pad with 0 instead of -1: only the final HW graph is
+    executed, and it is compared with the reference.)"""
+
+    def apply(self, model):
+        for pad in list(model.graph.node):
+            if pad.op_type != "Pad" or model.get_tensor_datatype(pad.input[0]) != DataType["BIPOLAR"]:
+                continue
+            conv = model.find_consumer(pad.output[0])
+            pads = model.get_initializer(pad.input[1])
+            value = model.get_initializer(pad.input[2]) if len(pad.input) > 2 and pad.input[2] else None
+            if conv is None or conv.op_type != "Conv" or pads is None or value is None or float(value) != -1.0 \
+                    or any(_attr(conv, "pads", [0, 0, 0, 0])) or pads[0] or pads[1] or pads[4] or pads[5]:
+                raise GraphRewriteError(f"{pad.name}: expected a -1 padding of H and W before a Conv")
+            for a in list(conv.attribute):
+                if a.name == "pads":
+                    conv.attribute.remove(a)
+            conv.attribute.append(helper.make_attribute("pads", [int(pads[2]), int(pads[3]), int(pads[6]),
+                                                                 int(pads[7])]))
+            conv.input[0] = pad.input[0]
+            model.graph.node.remove(pad)
+            return model.transform(InferShapes()), True
+        return model, False
+
+
 class CollapseTransposedChannelwise(Transformation):
     """Transpose(perm) -> Mul/Add (initializers) ... -> Transpose(inverse perm): drop both transposes."""
 
@@ -92,8 +123,10 @@ class CollapseTransposedChannelwise(Transformation):
             rank = len(perm)
             for op in chain:
                 p = model.get_initializer(op.input[1])
-                p = p.reshape((1,) * (rank - p.ndim) + p.shape)
-                model.set_initializer(op.input[1], np.ascontiguousarray(p.transpose(inverse)))
+                p = p.reshape((1,) * (rank - p.ndim) + p.shape).transpose(inverse)
+                if all(n == 1 for n in p.shape[:-1]):  # per channel on the last axis: a vector, which
+                    p = p.reshape(-1)  # broadcasts on any rank (and onto weights when absorbed)
+                model.set_initializer(op.input[1], np.ascontiguousarray(p))
             chain[0].input[0] = first.input[0]
             last_out = node.output[0]
             for consumer in model.find_consumers(last_out) or []:
@@ -252,14 +285,17 @@ class OutputAffineToFixedPoint(Transformation):
         if matmul.op_type == "XnorPopcountMatMul":  # x = P; in terms of dot = 2P - N: y = (a/2) dot + b + a N/2
             a, b = a / 2, b + a * n_in / 2
         scale = 2.0 ** self.frac
-        if np.any(np.abs(a * scale - self.mult) > 0.5 + 1e-6 * np.abs(a * scale)) or \
+        # streamlining may have folded a negative batch-norm slope into the binary weights (the channel's dot
+        # changed sign): there the graph's slope is -M_c
+        mult = np.where(np.sign(a) == np.sign(self.mult), self.mult, -self.mult)
+        if np.any(np.abs(a * scale - mult) > 0.5 + 1e-6 * np.abs(a * scale)) or \
                 np.any(np.abs(b * scale - self.offset) > 0.5 + 1e-6 * np.abs(b * scale) + 1):
             raise GraphRewriteError("the packed model's output affine does not match the graph's: export and "
                                     "packed file come from different models")
         if matmul.op_type == "XnorPopcountMatMul":
-            m_int, b_int = 2 * self.mult, self.offset - self.mult * n_in
+            m_int, b_int = 2 * mult, self.offset - mult * n_in
         else:
-            m_int, b_int = self.mult, self.offset
+            m_int, b_int = mult, self.offset
         for op in chain[1:]:
             model.graph.node.remove(op)
         mul_out = model.make_new_valueinfo_name()

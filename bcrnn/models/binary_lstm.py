@@ -128,6 +128,7 @@ class _ExportBinaryLSTM(torch.autograd.Function):
     """Stands for the whole BiLSTM in a TorchScript-based ONNX export: one `bcrnn.custom_op::BinaryLSTM` node."""
 
     exporting: "BinaryBiLSTM | None" = None  # the module being exported (apply() takes tensors and numbers only)
+    traced_shape: tuple = ()
 
     @staticmethod
     def forward(ctx, x, wf, mf, of, wb, mb, ob, hidden, pre_frac, pre_bits, scale_frac, gate_bits, cell_bits,
@@ -136,6 +137,7 @@ class _ExportBinaryLSTM(torch.autograd.Function):
         from bcrnn.reference.lstm import run_bilstm
 
         module = _ExportBinaryLSTM.exporting
+        _ExportBinaryLSTM.traced_shape = tuple(x.shape)  # for symbolic(), where the tracer may not know it
         fwd, bwd = ([t.numpy() for t in module.frozen[d]] for d in ("fwd", "bwd"))
         bits = run_bilstm(fwd, bwd, module.fwd.fmt, x.detach().numpy() > 0)
         return torch.from_numpy(bits).float() * 2 - 1
@@ -146,7 +148,8 @@ class _ExportBinaryLSTM(torch.autograd.Function):
         out = g.op("bcrnn.custom_op::BinaryLSTM", x, wf, mf, of, wb, mb, ob, hidden_i=hidden,
                    pre_frac_i=pre_frac, pre_bits_i=pre_bits, scale_frac_i=scale_frac, gate_bits_i=gate_bits,
                    cell_bits_i=cell_bits, cell_frac_i=cell_frac)
-        out.setType(x.type().with_sizes([x.type().sizes()[0], x.type().sizes()[1], 2 * hidden]))
+        sizes = x.type().sizes() or _ExportBinaryLSTM.traced_shape
+        out.setType(x.type().with_sizes([sizes[0], sizes[1], 2 * hidden]))
         return out
 
 
