@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EMODB ?= ../shared/data/emodb
 
-.PHONY: setup run test test-fast emodb-baseline clean
+.PHONY: setup run test test-fast emodb-baseline finn-report hls-csim clean
 
 setup: $(STAMP)
 
@@ -32,6 +32,12 @@ test-fast: $(STAMP)
 emodb-baseline: $(STAMP)
 	$(BIN)/python training/train.py --config training/configs/emodb_small.yaml --data-dir $(EMODB) --model crnn --out runs/emodb-crnn-small
 	$(BIN)/python training/train.py --config training/configs/emodb_small.yaml --data-dir $(EMODB) --model bcrnn --out runs/emodb-bcrnn-small
+
+# FINN build of a trained BCRNN run for both targets (Zynq-7020 small, ZU3EG fast): estimates, HLS/RTL code, the
+# HW graph verified against the integer reference on the run's test speaker; report in build/finn/<run>/.
+RUN ?= runs/emodb-bcrnn-small
+finn-report: $(STAMP)
+	$(BIN)/python finn_build/build.py $(RUN)
 
 clean:
 	rm -rf build runs/cache

@@ -105,6 +105,14 @@ def build_config(target: BuildTarget, out_dir: Path, vivado: bool):
         save_intermediate_models=True, verbose=False)
 
 
+def write_finn_cli_config(target: BuildTarget, out_dir: Path) -> Path:
+    """`finn_build.yaml`: the same build with every step through the bitfile, for FINN's own command line where
+    Vivado exists: `finn build <out>/finn_build.yaml <out>/bcrnn_prepared.onnx` (outputs in <out>/vivado)."""
+    path = out_dir / "finn_build.yaml"
+    path.write_text(build_config(target, out_dir / "vivado", vivado=True).to_yaml())
+    return path
+
+
 def run_build(run_dir: str | Path, target: BuildTarget, out_dir: str | Path, vivado: bool = False) -> Path:
     """Every step of the target's build (those needing Vivado only with `vivado`). Returns the output folder."""
     out_dir = Path(out_dir).resolve()
@@ -119,6 +127,7 @@ def run_build(run_dir: str | Path, target: BuildTarget, out_dir: str | Path, viv
     if out_dir.exists():
         shutil.rmtree(out_dir / "intermediate_models", ignore_errors=True)
     model = prepare_model(run_dir, out_dir / "bcrnn_prepared.onnx")
+    write_finn_cli_config(target, out_dir)
     cfg = build_config(target, out_dir, vivado)
     stdout, stderr = sys.stdout, sys.stderr
     try:
