@@ -36,3 +36,43 @@ def synth_features(tmp_path_factory):
 
     return extract_features(load_synth(n_speakers=4, per_class=3), cache_dir=tmp_path_factory.mktemp("cache"),
                             progress=False)
+
+
+@pytest.fixture(scope="session")
+def emodb_segments(tmp_path_factory):
+    """Real Emo-DB features (speaker 03, normalized with speaker 08's statistics); where no Emo-DB copy exists,
+    the synthetic corpus stands in (said in the test log), so the bit-exactness tests never silently vanish.
+    Returns (feature set, normalizer, normalized segments (S, 3, 300, 40)); shared, do not modify."""
+    from bcrnn.corpora.emodb import load_emodb
+    from bcrnn.corpora.synth import load_synth
+    from bcrnn.features import Normalizer, extract_features
+
+    if (EMODB_DIR / "wav").is_dir() or any(EMODB_DIR.glob("*.wav")):
+        corpus = load_emodb(EMODB_DIR)
+        corpus.utterances = [u for u in corpus.utterances if u.speaker in ("03", "08")][::8]  # 14 utterances
+        test, stats = "03", "08"
+    else:
+        print(f"no Emo-DB copy at {EMODB_DIR}: bit-exactness checked on synthetic speech instead")
+        corpus, test, stats = load_synth(n_speakers=3, per_class=2), "s01", "s02"
+    fs = extract_features(corpus, cache_dir=tmp_path_factory.mktemp("cache"), progress=False)
+    norm = Normalizer.fit(fs, fs.select([stats]))
+    x, _, _ = fs.segments(fs.select([test]))
+    return fs, norm, norm(x)
+
+
+def trained_like(preset_overrides, x, seed=0, preset="tiny"):
+    """A BCRNN (default: the tiny preset) with non-trivial batch-norm statistics (a few training-mode passes over
+    real features)."""
+    from bcrnn.models import build_model
+
+    torch.manual_seed(seed)
+    model = build_model("bcrnn", preset, 7, **preset_overrides)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+                m.weight.uniform_(-1, 1)  # negative slopes flip thresholds: exercise both directions
+                m.bias.uniform_(-0.5, 0.5)
+        model.train()
+        for _ in range(3):
+            model(torch.from_numpy(x))
+    return model.eval()

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from bcrnn.deploy import DeployedBCRNN
-from bcrnn.features import Normalizer, extract_features
 from bcrnn.models import build_model
 from bcrnn.packing import fold_threshold, pack_model
 from bcrnn.reference.model import ReferenceBCRNN, quantize_features
+from conftest import trained_like
 
 BIT_STREAMS = ("conv0", "conv1", "dense", "lstm", "fc")
 
@@ -20,48 +20,11 @@ def packed_meta(packed):
     return json.loads(str(packed["meta"]))
 
 
-@pytest.fixture(scope="module")
-def emodb_segments(tmp_path_factory):
-    """Real Emo-DB features (speaker 03, normalized with speaker 08's statistics); where no Emo-DB copy exists,
-    the synthetic corpus stands in (said in the test log), so the bit-exactness tests never silently vanish."""
-    from conftest import EMODB_DIR
-
-    from bcrnn.corpora.emodb import load_emodb
-    from bcrnn.corpora.synth import load_synth
-
-    if (EMODB_DIR / "wav").is_dir() or any(EMODB_DIR.glob("*.wav")):
-        corpus = load_emodb(EMODB_DIR)
-        corpus.utterances = [u for u in corpus.utterances if u.speaker in ("03", "08")][::8]  # 14 utterances
-        test, stats = "03", "08"
-    else:
-        print(f"no Emo-DB copy at {EMODB_DIR}: bit-exactness checked on synthetic speech instead")
-        corpus, test, stats = load_synth(n_speakers=3, per_class=2), "s01", "s02"
-    fs = extract_features(corpus, cache_dir=tmp_path_factory.mktemp("cache"), progress=False)
-    norm = Normalizer.fit(fs, fs.select([stats]))
-    x, _, _ = fs.segments(fs.select([test]))
-    return fs, norm, norm(x)
-
-
-def _trained_like(preset_overrides, x, seed=0):
-    """A tiny BCRNN with non-trivial batch-norm statistics (a few training-mode passes over real features)."""
-    torch.manual_seed(seed)
-    model = build_model("bcrnn", "tiny", 7, **preset_overrides)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
-                m.weight.uniform_(-1, 1)  # negative slopes flip thresholds: exercise both directions
-                m.bias.uniform_(-0.5, 0.5)
-        model.train()
-        for _ in range(3):
-            model(torch.from_numpy(x))
-    return model.eval()
-
-
 @pytest.mark.parametrize("overrides", [{}, {"conv": ((8, 5, 3, 2, 4), (8, 3, 3, 1, 1))}],
                          ids=["one-conv", "two-conv"])
 def test_reference_equals_deployed_brevitas_model_on_emodb(emodb_segments, overrides):
     fs, norm, x = emodb_segments
-    model = _trained_like(overrides, x)
+    model = trained_like(overrides, x)
     packed = pack_model(model, norm.to_dict(), fs.classes, fs.config.__dict__)
     ref = ReferenceBCRNN.from_arrays(packed)
     logits, streams = DeployedBCRNN(model).forward(torch.from_numpy(x))
@@ -139,7 +102,7 @@ def test_qonnx_export_executes_like_the_reference(emodb_segments, tmp_path):
     from bcrnn.export import ExportCheckError, check_qonnx_against_reference, export_qonnx_model
 
     fs, norm, x = emodb_segments
-    model = _trained_like({}, x)
+    model = trained_like({}, x)
     path = export_qonnx_model(model, tmp_path / "m.qonnx.onnx", fs.classes)
     graph = onnx.load(str(path)).graph
     assert any(n.domain == "bcrnn.custom_op" and n.op_type == "BinaryLSTM" for n in graph.node)
@@ -165,7 +128,7 @@ def test_packed_engine_equals_the_reference(emodb_segments):
 
     fs, norm, x = emodb_segments
     # two convolutions and 80 hidden units: two 64-bit words per hidden state in the engine's LSTM kernel
-    model = _trained_like({"conv": ((8, 5, 3, 2, 4), (8, 3, 3, 1, 1)), "lstm_hidden": 80}, x, seed=2)
+    model = trained_like({"conv": ((8, 5, 3, 2, 4), (8, 3, 3, 1, 1)), "lstm_hidden": 80}, x, seed=2)
     ref = ReferenceBCRNN.from_arrays(pack_model(model, norm.to_dict(), fs.classes, fs.config.__dict__))
     logits = PackedEngine(ref).logits(x)
     for s in range(len(x)):
