@@ -157,7 +157,8 @@ class BinaryLSTM(HWCustomOp):
     def lut_estimation(self, fpgapart=None):
         """LUTs in FINN's MVAU style for the XNOR-popcount lanes (1-bit weights and inputs: ~2 LUT per bit lane
         for XNOR + compressor, an adder tree and accumulator per PE), plus per PE the rounding/saturation of the
-        pre-activation and the 2^Q-entry gate tables, plus the cell update of one hidden unit per cycle."""
+        pre-activation and a copy of the 2^Q-entry gate table, plus the cell updates: the kernel's gate rows are
+        unit-major, so PE/4 hidden units (at least one) finish and update their cell together."""
         t, d, h = self._dims()
         pe, simd = self.get_nodeattr("PE"), self.get_nodeattr("SIMD")
         fmt = self.fmt()
@@ -165,7 +166,7 @@ class BinaryLSTM(HWCustomOp):
         xnor = pe * (2 * simd + 2 * (2 * simd - 1) + acc_bits)
         table_luts = fmt.gate_bits * max(1, 2 ** fmt.pre_bits // 64) * 5 // 4  # ROM in LUT6 + muxes
         per_row = 2 * 24 + fmt.pre_bits * 2 + table_luts  # affine add, round and clamp, one table lookup
-        cell = 4 * fmt.cell_bits + 3 * fmt.gate_bits + 40  # shifts, saturating add, sign, control
+        cell = self.cell_lanes() * (4 * fmt.cell_bits + 3 * fmt.gate_bits + 40)  # shifts, saturating add, sign
         wmem = 0
         if self.bram_estimation() == 0:  # weights in LUTRAM: 64 bits per LUT
             rows, cols = self.folds()
@@ -173,9 +174,13 @@ class BinaryLSTM(HWCustomOp):
         control = 200
         return int(xnor + pe * per_row + cell + wmem + control)
 
+    def cell_lanes(self) -> int:
+        pe = self.get_nodeattr("PE")
+        return pe // 4 if pe % 4 == 0 else 1
+
     def dsp_estimation(self, fpgapart=None):
-        """One DSP per PE for M_r * dot_r, and two for the cell update (f*c and i*g)."""
-        return self.get_nodeattr("PE") + 2
+        """One DSP per PE for M_r * dot_r, and two per cell-update lane (f*c and i*g)."""
+        return self.get_nodeattr("PE") + 2 * self.cell_lanes()
 
     def get_op_and_param_counts(self):
         t, d, h = self._dims()

