@@ -39,6 +39,9 @@ def parse_args(argv=None):
     p.add_argument("--speaker", help="test speaker whose utterances are verified (default: the exported fold's)")
     p.add_argument("--max-segments", type=int, default=0, help="verify at most this many segments (0 = all)")
     p.add_argument("--no-verify", action="store_true", help="skip the HW-graph vs reference comparison")
+    p.add_argument("--hls-csim", action="store_true",
+                   help="also run the LSTM layer's HLS C simulation (hw/hls, g++ + ap_types) with the build's "
+                        "folding on the verified segments' LSTM inputs, compared bit for bit with the reference")
     p.add_argument("--cppsim", action="store_true",
                    help="verify with FINN's cppsim of every HLS layer (needs finn-hlslib and Vitis HLS headers)")
     return p.parse_args(argv)
@@ -96,6 +99,8 @@ def main(argv=None) -> int:
                 if args.max_segments:
                     segments = segments[: args.max_segments]
             summary["verify"] = verify(out, run_dir, segments, speaker, args.cppsim)
+            if args.hls_csim:
+                summary["hls_csim"] = lstm_csim(out, run_dir, segments, speaker)
         (out / "bcrnn_estimates.json").write_text(json.dumps(summary, indent=1))
         summaries.append(summary)
     (out_root / "report.json").write_text(json.dumps(summaries, indent=1))
@@ -126,6 +131,40 @@ def verify(out: Path, run_dir: Path, segments, speaker: str, cppsim: bool) -> di
     print(f"   HW graph ({mode} execution) == integer reference: {result['values_equal']:,} of "
           f"{result['values_compared']:,} values at {len(result['per_boundary'])} boundaries, "
           f"{result['segments']} segments of speaker {speaker}")
+    return result
+
+
+def lstm_csim(out: Path, run_dir: Path, segments, speaker: str) -> dict:
+    """The BinaryLSTM kernel's C simulation with the folding the build chose, on the reference's LSTM inputs."""
+    import numpy as np
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.custom_op.registry import getCustomOp
+
+    from bcrnn.dataflow.flow import step_model_path
+    from bcrnn.hls_lstm import run_csim
+    from bcrnn.reference.model import ReferenceBCRNN, quantize_features
+
+    hw = ModelWrapper(str(step_model_path(out, "step_hw_codegen")))
+    node = next(n for n in hw.graph.node if n.op_type == "BinaryLSTM_hls")
+    op = getCustomOp(node)
+    pe, simd = op.get_nodeattr("PE"), op.get_nodeattr("SIMD")
+    ref = ReferenceBCRNN.load(run_dir / "model.packed.npz")
+    streams = [ref.forward(quantize_features(s), trace=True)[1] for s in segments]
+    x = np.stack([s["dense"] for s in streams])
+    want = np.stack([s["lstm"] for s in streams])
+    fwd, bwd = op.directions(hw)
+    t0 = time.time()
+    got = run_csim(fwd, bwd, op.fmt(), x, pe, simd, out / "hls_csim")
+    equal = int((got == want).sum())
+    result = {"pe": pe, "simd": simd, "sequences": len(x), "bits_compared": int(want.size), "bits_equal": equal,
+              "speaker": speaker, "seconds": round(time.time() - t0, 1)}
+    (out / "hls_csim.json").write_text(json.dumps(result, indent=1))
+    print(f"   HLS C simulation of BinaryLSTM (PE={pe}, SIMD={simd}) == reference: {equal:,} of {want.size:,} "
+          f"bits, {len(x)} sequences of speaker {speaker}")
+    if equal != want.size:
+        from bcrnn.dataflow.verify import HWGraphMismatch
+
+        raise HWGraphMismatch(f"HLS C simulation differs from the reference on {want.size - equal} bits")
     return result
 
 

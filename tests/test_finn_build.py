@@ -196,16 +196,19 @@ def test_two_conv_model_converts_and_matches(finn_env, emodb_segments, tmp_path)
 
 
 def test_build_script_end_to_end(small_run, tmp_path):
-    """`python finn_build/build.py RUN`: both targets, verification on the run's test speaker, the report."""
+    """`python finn_build/build.py RUN`: both targets, verification on the run's test speaker (HW graph and the
+    LSTM's HLS C simulation with each target's folding), the report."""
     out = tmp_path / "out"
     proc = subprocess.run([sys.executable, str(ROOT / "finn_build" / "build.py"), str(small_run), "--out", str(out),
-                           "--max-segments", "2"], capture_output=True, text=True, timeout=900, cwd=ROOT)
+                           "--max-segments", "2", "--hls-csim"], capture_output=True, text=True, timeout=900,
+                          cwd=ROOT)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())
     assert [r["target"] for r in report] == ["zynq7020-small", "zu3eg-fast"]
     for r in report:
         assert r["verify"]["values_compared"] == r["verify"]["values_equal"] > 0
         assert r["verify"]["speaker"] == "03" and r["verify"]["exec_mode"] == "python"
+        assert r["hls_csim"]["bits_compared"] == r["hls_csim"]["bits_equal"] == 2 * 150 * 128
         assert all(r["fits"].values())
     assert (out / "report.png").stat().st_size > 10_000 and "segments/s" in (out / "report.md").read_text()
     assert "NOT installed" in proc.stdout  # without Vivado the script says so
