@@ -1,26 +1,37 @@
-"""cocotb bench of the generated `bcrnn_top` (bcrnn.rtl.top): real segments in, every layer boundary checked
-against the integer reference, value by value, plus the label; cycles per segment measured.
+"""cocotb bench of the generated `bcrnn_top` (bcrnn.rtl.top) through its simulation harness
+(`bcrnn_top_harness.sv`: streams the pixels of the segments back to back and logs every beat at every layer
+boundary, so Python is not woken every cycle): every boundary is checked value by value against the integer
+reference, and the label; cycles per segment are measured.
 
-Data (sim.runner.bench_data): `codes` (N, C, T, F) int8 feature codes, and the reference's streams per segment:
-`conv0` (N, CH, T/2, F/4) bits, `dense` (N, T', D) bits, `lstm` (N, T', 2H) bits, `pool` (N, 2H) ints,
-`fc` (N, 64) bits, `logits` (N, classes) ints; `sum_bits`, `logit_bits`, `label_bits`, `classes` as 0-d arrays.
-Segments are streamed back to back; `gap` (0-d) idle cycles between segments (0: full throughput).
+Data (sim.runner.bench_data): the reference's streams per segment: `conv0` (N, CH, T/2, F/4) bits, `dense`
+(N, T', D) bits, `lstm` (N, T', 2H) bits, `pool` (N, 2H) ints, `fc` (N, 64) bits, `logits` (N, classes) ints;
+`sum_bits`, `logit_bits`, `label_bits`, `classes`, `log_dir` (where the harness writes) as 0-d arrays.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cocotb
 import numpy as np
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
+from cocotb.triggers import ClockCycles
 
 from sim.runner import bench_data, bench_report
 
-BOUNDARIES = ("conv0", "dense", "lstm", "pool", "fc", "out")
+
+def _log(path: Path) -> tuple[list[int], list[int]]:
+    words, cycles = [], []
+    for line in path.read_text().split("\n"):
+        if line.strip():
+            w, c = line.split()
+            words.append(int(w, 16))
+            cycles.append(int(c))
+    return words, cycles
 
 
-def _bits(word: int, n: int) -> np.ndarray:
-    return np.array([(word >> i) & 1 for i in range(n)], dtype=np.int64)
+def _bits(words, n: int) -> np.ndarray:
+    return np.array([[(w >> i) & 1 for i in range(n)] for w in words], dtype=np.int64)
 
 
 def _signed(word: int, count: int, width: int) -> np.ndarray:
@@ -29,92 +40,53 @@ def _signed(word: int, count: int, width: int) -> np.ndarray:
     return np.where(v >= 1 << (width - 1), v - (1 << width), v)
 
 
-async def _drive(dut, codes: np.ndarray, gap: int, started: list) -> None:
-    n, c, t, f = codes.shape
-    for s in range(n):
-        pixels = codes[s].transpose(1, 2, 0).reshape(t * f, c)  # time-major, then frequency; channels per beat
-        words = [sum((int(v) & 0xFF) << (8 * i) for i, v in enumerate(px)) for px in pixels]
-        for k, word in enumerate(words):
-            dut.s_tdata.value = word
-            dut.s_tvalid.value = 1
-            while True:
-                await RisingEdge(dut.clk)
-                if dut.s_tready.value:
-                    break
-            if k == 0:
-                started.append(cycle[0])
-        dut.s_tvalid.value = 0
-        if gap:
-            await ClockCycles(dut.clk, gap)
-
-
-cycle = [0]
-
-
-async def _monitor(dut, streams: dict, done_out: list) -> None:
-    """Every cycle, record each boundary's beat when valid and ready are both high."""
-    handles = {"conv0": (dut.pool_tdata, dut.pool_tvalid, dut.pool_tready),
-               "dense": (dut.frames_tdata, dut.frames_tvalid, dut.frames_tready),
-               "lstm": (dut.lstm_tdata, dut.lstm_tvalid, dut.lstm_tready),
-               "pool": (dut.sums_tdata, dut.sums_tvalid, dut.sums_tready),
-               "fc": (dut.fc_tdata, dut.fc_tvalid, dut.fc_tready),
-               "out": (dut.m_tdata, dut.m_tvalid, dut.m_tready)}
-    while True:
-        await RisingEdge(dut.clk)
-        await ReadOnly()
-        cycle[0] += 1
-        for name, (data, valid, ready) in handles.items():
-            if valid.value and ready.value:
-                streams[name].append(int(data.value))
-                if name == "out":
-                    done_out.append(cycle[0])
-
-
-@cocotb.test(timeout_time=2000, timeout_unit="ms")
+@cocotb.test(timeout_time=3000, timeout_unit="ms")
 async def segments_match_reference(dut):
     d = bench_data()
-    codes = d["codes"]
-    n = len(codes)
+    n = len(d["logits"])
     sum_bits, logit_bits, label_bits, classes = (int(d[k]) for k in ("sum_bits", "logit_bits", "label_bits",
                                                                        "classes"))
-    gap = int(d["gap"])
-    cycle[0] = 0
+    logs = Path(str(d["log_dir"]))
     cocotb.start_soon(Clock(dut.clk, 5, unit="ns").start())
     dut.rst_n.value = 0
-    dut.s_tvalid.value = 0
-    dut.m_tready.value = 1
+    dut.start.value = 0
     await ClockCycles(dut.clk, 4)
     dut.rst_n.value = 1
-    streams = {b: [] for b in BOUNDARIES}
-    started, done = [], []
-    cocotb.start_soon(_monitor(dut, streams, done))
-    cocotb.start_soon(_drive(dut, codes, gap, started))
-    while len(done) < n:
-        await RisingEdge(dut.clk)
+    await ClockCycles(dut.clk, 2)
+    dut.start.value = 1
+    while int(dut.done_count.value) < n:
+        await ClockCycles(dut.clk, 2000)
     await ClockCycles(dut.clk, 2)
 
     ch, t2, f2 = d["conv0"].shape[1:]
     frames, width = d["dense"].shape[1:]
-    compared = {b: 0 for b in BOUNDARIES}
-    for s in range(n):
-        got = {"conv0": np.stack([_bits(w, ch) for w in streams["conv0"][s * t2 * f2:(s + 1) * t2 * f2]]),
-               "dense": np.stack([_bits(w, width) for w in streams["dense"][s * frames:(s + 1) * frames]]),
-               "lstm": np.stack([_bits(w, d["lstm"].shape[2]) for w in streams["lstm"][s * frames:(s + 1) * frames]]),
-               "pool": _signed(streams["pool"][s], d["pool"].shape[1], sum_bits),
-               "fc": _bits(streams["fc"][s], d["fc"].shape[1])}
-        want = {"conv0": d["conv0"][s].transpose(1, 2, 0).reshape(t2 * f2, ch), "dense": d["dense"][s],
-                "lstm": d["lstm"][s], "pool": d["pool"][s], "fc": d["fc"][s]}
-        for name, value in got.items():
-            bad = np.argwhere(value != want[name])
-            assert not len(bad), f"segment {s}, {name} at {tuple(bad[0])}: RTL {value[tuple(bad[0])]}, reference " \
-                                 f"{want[name][tuple(bad[0])]} ({len(bad)} values differ)"
-            compared[name] += value.size
-        word = streams["out"][s]
-        label, logits = word & ((1 << label_bits) - 1), _signed(word >> label_bits, classes, logit_bits)
-        assert np.array_equal(logits, d["logits"][s]), f"segment {s}: logits {logits} vs {d['logits'][s]}"
-        assert label == int(np.argmax(d["logits"][s])), f"segment {s}: label {label}"
-        compared["out"] += classes + 1
-    intervals = np.diff(done) if n > 1 else []
+    h2 = d["lstm"].shape[2]
+    streams = {name: _log(logs / f"{name}.hex") for name in ("conv0", "dense", "lstm", "pool", "fc", "out")}
+    expected_beats = {"conv0": n * t2 * f2, "dense": n * frames, "lstm": n * frames, "pool": n, "fc": n, "out": n}
+    for name, count in expected_beats.items():
+        assert len(streams[name][0]) == count, f"{name}: {len(streams[name][0])} beats, expected {count}"
+    got = {"conv0": _bits(streams["conv0"][0], ch).reshape(n, t2 * f2, ch),
+           "dense": _bits(streams["dense"][0], width).reshape(n, frames, width),
+           "lstm": _bits(streams["lstm"][0], h2).reshape(n, frames, h2),
+           "pool": np.stack([_signed(w, h2, sum_bits) for w in streams["pool"][0]]),
+           "fc": _bits(streams["fc"][0], d["fc"].shape[1])}
+    want = {"conv0": d["conv0"].transpose(0, 2, 3, 1).reshape(n, t2 * f2, ch), "dense": d["dense"],
+            "lstm": d["lstm"], "pool": d["pool"], "fc": d["fc"]}
+    compared = {}
+    for name, value in got.items():
+        bad = np.argwhere(value != want[name])
+        assert not len(bad), f"{name} at (segment, ...) {tuple(bad[0])}: RTL {value[tuple(bad[0])]}, reference " \
+                             f"{want[name][tuple(bad[0])]} ({len(bad)} values differ)"
+        compared[name] = int(value.size)
+    labels, logits = [], []
+    for word in streams["out"][0]:
+        labels.append(word & ((1 << label_bits) - 1))
+        logits.append(_signed(word >> label_bits, classes, logit_bits))
+    assert np.array_equal(np.stack(logits), d["logits"]), "logits differ"
+    assert labels == [int(np.argmax(v)) for v in d["logits"]], f"labels {labels}"
+    compared["logits"], compared["label"] = n * classes, n
+    starts = [int(v) for v in (logs / "starts.hex").read_text().split()]
+    done = streams["out"][1]
     bench_report(segments=n, values_compared=compared, total_values=int(sum(compared.values())),
-                 latency_cycles=int(done[0] - started[0]), interval_cycles=[int(v) for v in intervals],
-                 output_cycles=[int(v) for v in done])
+                 latency_cycles=int(done[0] - starts[0]), interval_cycles=[int(v) for v in np.diff(done)],
+                 output_cycles=[int(v) for v in done], labels=labels)

@@ -23,8 +23,11 @@ sys.path.insert(0, str(ROOT))
 CLOCK_HZ = 200e6
 
 
-def bench_arrays(packed, segments: np.ndarray, description: dict, gap: int = 0) -> dict:
-    """The bench's data: int8 codes and the reference's streams of each z-scored segment."""
+def bench_arrays(packed, segments: np.ndarray, description: dict, log_dir: Path) -> dict:
+    """The bench's data: the reference's streams of each z-scored segment (the harness reads the int8 codes from
+    `log_dir/pixels.memh`, written here, and logs the RTL's streams there)."""
+    from bcrnn.rtl.memfile import pack_word, write_memh
+
     from bcrnn.reference.model import ReferenceBCRNN, quantize_features
 
     ref = ReferenceBCRNN.from_arrays(packed)
@@ -32,22 +35,28 @@ def bench_arrays(packed, segments: np.ndarray, description: dict, gap: int = 0) 
     traces = [ref.forward(c, trace=True)[1] for c in codes]
     data = {k: np.stack([np.asarray(t[k]) for t in traces]).astype(np.int64)
             for k in ("conv0", "dense", "lstm", "pool", "fc", "logits")}
-    data.update(codes=codes.astype(np.int64), sum_bits=np.array(description["sum_bits"]),
-                logit_bits=np.array(description["logit_bits"]), label_bits=np.array(description["label_bits"]),
-                classes=np.array(description["classes"]), gap=np.array(gap))
+    pixels = codes.transpose(0, 2, 3, 1).reshape(-1, codes.shape[1])  # segment, time, frequency; channels per beat
+    write_memh(Path(log_dir) / "pixels.memh", [pack_word(p, 8) for p in pixels], 8 * codes.shape[1])
+    data.update(sum_bits=np.array(description["sum_bits"]), logit_bits=np.array(description["logit_bits"]),
+                label_bits=np.array(description["label_bits"]), classes=np.array(description["classes"]),
+                log_dir=np.array(str(log_dir)))
     return data
 
 
-def simulate(packed, segments: np.ndarray, folding, sim: str, build_dir: Path, gap: int = 0) -> dict:
-    """Generate bcrnn_top for `packed` (arrays) and `folding`, run the bench; returns what it measured."""
-    from bcrnn.rtl.top import generate
+def simulate(packed, segments: np.ndarray, folding, sim: str, build_dir: Path) -> dict:
+    """Generate bcrnn_top for `packed` (arrays) and `folding` with its harness, run the bench; returns what it
+    measured."""
+    from bcrnn.rtl.top import generate, write_harness
     from sim.runner import run_bench
 
-    build_dir = Path(build_dir)
+    build_dir = Path(build_dir).resolve()
     description = generate(packed, folding, build_dir / "rtl")
+    logs = build_dir / "logs"
+    harness = write_harness(description, logs, len(segments), segments.shape[2] * segments.shape[3])
+    data = bench_arrays(packed, segments, description, logs)
     t0 = time.time()
-    out = run_bench(sim, "bcrnn_top", description["sources"], "sim.bench_bcrnn_top", build_dir=build_dir / "sim",
-                    data=bench_arrays(packed, segments, description, gap))
+    out = run_bench(sim, "bcrnn_top_harness", description["sources"] + [str(harness)], "sim.bench_bcrnn_top",
+                    build_dir=build_dir / "sim", data=data)
     out["seconds"] = round(time.time() - t0, 1)
     if out.get("interval_cycles"):
         out["throughput_cycles"] = int(max(out["interval_cycles"]))

@@ -135,6 +135,55 @@ def generate(packed, folding: Folding, out_dir) -> dict:
     return description
 
 
+def write_harness(description: dict, out_dir, segments: int, pixels_per_segment: int) -> Path:
+    """`bcrnn_top_harness.sv` (simulation only): streams the int8 pixels of `pixels.memh` (segments back to back)
+    into bcrnn_top at full rate and writes every beat of every layer boundary, with its clock cycle, to a text file
+    (`<boundary>.hex`), so that a cocotb bench checks them all without waking Python every cycle. `done_count`
+    counts output beats; `starts.hex` has the cycle at which each segment's first pixel entered."""
+    out_dir = Path(out_dir).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    c = description["pixel_channels"]
+    n = segments * pixels_per_segment
+    out_bits = description["label_bits"] + description["classes"] * description["logit_bits"]
+    taps = {"conv0": "pool", "dense": "u_top.frames", "lstm": "u_top.lstm", "pool": "u_top.sums", "fc": "u_top.fc",
+            "out": "m"}
+    lines = ["module bcrnn_top_harness (input logic clk, input logic rst_n, input logic start,",
+             "                          output logic [31:0] done_count);",
+             f"    localparam int N = {n}, P = {pixels_per_segment};",
+             f"    logic [{c * 8 - 1}:0] pixels [0:N-1];",
+             f'    initial $readmemh("{out_dir / "pixels.memh"}", pixels);',
+             "    logic [31:0] idx, cycle;",
+             f"    logic [{c * 8 - 1}:0] s_tdata;",
+             f"    logic [{out_bits - 1}:0] m_tdata;",
+             f"    logic [{description['blocks']['frontend_chain']['CH'] - 1}:0] pool_tdata;",
+             "    logic s_tvalid, s_tready, m_tvalid, m_tready, pool_tvalid, pool_tready;",
+             "    bcrnn_top u_top (.clk(clk), .rst_n(rst_n), .s_tdata(s_tdata), .s_tvalid(s_tvalid),",
+             "        .s_tready(s_tready), .m_tdata(m_tdata), .m_tvalid(m_tvalid), .m_tready(m_tready),",
+             "        .pool_tdata(pool_tdata), .pool_tvalid(pool_tvalid), .pool_tready(pool_tready));",
+             "    assign m_tready = 1'b1;",
+             "    assign s_tvalid = start && idx < N;",
+             "    assign s_tdata = pixels[idx < N ? idx : 0];",
+             "    always_ff @(posedge clk) begin",
+             "        if (!rst_n) begin idx <= 0; done_count <= 0; cycle <= 0; end",
+             "        else begin",
+             "            cycle <= cycle + 1;",
+             "            if (s_tvalid && s_tready) idx <= idx + 1;",
+             "            if (m_tvalid && m_tready) done_count <= done_count + 1;",
+             "        end",
+             "    end"]
+    for name, sig in {**taps, "starts": None}.items():
+        fire = "s_tvalid && s_tready && idx % P == 0" if sig is None else f"{sig}_tvalid && {sig}_tready"
+        value = '"%0d\\n", cycle' if sig is None else f'"%h %0d\\n", {sig}_tdata, cycle'
+        lines += [f"    integer fd_{name};",
+                  f'    initial fd_{name} = $fopen("{out_dir / (name + ".hex")}", "w");',
+                  f"    always @(posedge clk) if (rst_n && {fire}) begin $fwrite(fd_{name}, {value}); "
+                  f"$fflush(fd_{name}); end"]
+    lines += ["endmodule", ""]
+    path = out_dir / "bcrnn_top_harness.sv"
+    path.write_text("\n".join(lines))
+    return path
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("packed", type=Path, help="model.packed.npz of a BCRNN run")
