@@ -11,6 +11,7 @@ a bench writes what it measured (e.g. cycles) to BENCH_OUT. Failing cocotb tests
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -61,12 +62,17 @@ def prepare_simulator(sim: str) -> None:
 def run_bench(sim: str, toplevel: str, sources, test_module: str, parameters: dict | None = None,
               build_dir: str | Path = "build/sim", data: dict | None = None, testcase=None,
               extra_env: dict | None = None) -> dict:
-    """Build (`build_dir/<sim>`, reused when sources and parameters are unchanged) and run; returns what the bench
-    wrote to BENCH_OUT (JSON), plus the number of cocotb tests that passed."""
+    """Build (`build_dir/<sim>/<toplevel>-<hash of sources and parameters>`, reused when neither changed) and run;
+    returns what the bench wrote to BENCH_OUT (JSON), plus the number of cocotb tests that passed."""
     from cocotb_tools.runner import get_runner
 
     prepare_simulator(sim)
-    build_dir = Path(build_dir).resolve() / sim
+    parameters = {k: (f'"{v}"' if isinstance(v, str) and not v.startswith('"') else v)
+                  for k, v in (parameters or {}).items()}  # simulators take string parameters quoted
+    # cocotb's runner rebuilds when a source changes, not when a parameter does: one build per parameter set
+    tag = hashlib.sha256(json.dumps([toplevel, sorted(map(str, sources)), sorted(parameters.items())],
+                                    default=str).encode()).hexdigest()[:10]
+    build_dir = Path(build_dir).resolve() / sim / f"{toplevel}-{tag}"
     build_dir.mkdir(parents=True, exist_ok=True)
     if str(ROOT) not in sys.path:  # cocotb's runner hands sys.path to the simulator: the benches import sim.*
         sys.path.insert(0, str(ROOT))
@@ -79,10 +85,10 @@ def run_bench(sim: str, toplevel: str, sources, test_module: str, parameters: di
     runner = get_runner(sim)
     build_args = ["-Wno-WIDTH", "-Wno-fatal", "--x-assign", "0", "--x-initial", "0"] if sim == "verilator" \
         else ["-g2012"]
-    runner.build(sources=[str(s) for s in sources], hdl_toplevel=toplevel, parameters=parameters or {},
+    runner.build(sources=[str(s) for s in sources], hdl_toplevel=toplevel, parameters=parameters,
                  build_args=build_args, build_dir=build_dir, always=False, timescale=("1ns", "1ps"),
                  log_file=build_dir / "build.log")
-    results = runner.test(test_module=test_module, hdl_toplevel=toplevel, parameters=parameters or {},
+    results = runner.test(test_module=test_module, hdl_toplevel=toplevel, parameters=parameters,
                           build_dir=build_dir, test_dir=build_dir, extra_env=env, testcase=testcase,
                           timescale=("1ns", "1ps"), log_file=build_dir / "sim.log")
     passed, failures = _results(results)

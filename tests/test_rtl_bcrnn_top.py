@@ -1,0 +1,71 @@
+"""The whole generated `bcrnn_top` on real Emo-DB segments, on both simulators: every layer boundary and the label
+equal the integer reference; cycles per segment measured (sim/top.py does the same for a trained run)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+from conftest import ROOT, trained_like
+
+pytestmark = pytest.mark.sim
+sys.path.insert(0, str(ROOT))
+
+
+def _packed(emodb_segments, preset):
+    from bcrnn.packing import pack_model
+
+    fs, norm, x = emodb_segments
+    return pack_model(trained_like({}, x, preset=preset), norm.to_dict(), fs.classes, fs.config.__dict__)
+
+
+@pytest.mark.parametrize("sim, preset, folding, segments", [
+    ("verilator", "small", "zu3eg", 2),   # the real architecture at the ZU3EG folding
+    ("icarus", "tiny", "tiny", 2),        # Icarus is slow on the wide small design: the tiny preset's sizes
+])
+def test_bcrnn_top_equals_reference_on_emodb(emodb_segments, tmp_path, sim, preset, folding, segments):
+    from bcrnn.rtl.top import Folding
+    from sim.top import simulate
+
+    _, _, x = emodb_segments
+    packed = _packed(emodb_segments, preset)
+    out = simulate(packed, x[:segments], Folding.load(folding), sim, tmp_path)
+    meta = json.loads(str(packed["meta"]))
+    ch, dense, h = meta["model_config"]["conv"][0][0], meta["model_config"]["dense"], meta["model_config"][
+        "lstm_hidden"]
+    per_segment = ch * 150 * 10 + 150 * dense + 150 * 2 * h + 2 * h + meta["model_config"]["fc"] + 7 + 1
+    assert out["segments"] == segments and out["total_values"] == segments * per_segment
+    assert out["labels"] == [int(np.argmax(v)) for v in _reference_logits(packed, x[:segments])]
+    assert out["throughput_cycles"] > 0 and out["latency_cycles"] >= out["throughput_cycles"]
+    if preset == "small":  # the ZU3EG folding's goal: >= 1,000 segments/s at 200 MHz from simulated cycles
+        assert out["segments_per_second_200mhz"] >= 1000
+
+
+def _reference_logits(packed, segments):
+    from bcrnn.reference.model import ReferenceBCRNN, quantize_features
+
+    ref = ReferenceBCRNN.from_arrays(packed)
+    return [ref.forward(quantize_features(s)) for s in segments]
+
+
+def test_a_wrong_rom_is_caught(emodb_segments, tmp_path):
+    """The comparison can fail: the same bench on a top whose LSTM multipliers are not the model's."""
+    from bcrnn.rtl.top import Folding
+    from sim.runner import BenchFailed
+    from sim.top import simulate
+
+    _, _, x = emodb_segments
+    packed = dict(_packed(emodb_segments, "tiny"))
+    good = dict(packed)
+    packed["lstm_fwd_mult"] = -np.asarray(packed["lstm_fwd_mult"])
+    import sim.top as top
+
+    original = top.bench_arrays
+    top.bench_arrays = lambda _p, segs, desc, logs: original(good, segs, desc, logs)  # expect the true model
+    try:
+        with pytest.raises(BenchFailed, match="lstm"):
+            simulate(packed, x[:1], Folding.load("tiny"), "icarus", tmp_path)
+    finally:
+        top.bench_arrays = original
