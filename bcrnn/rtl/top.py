@@ -62,14 +62,17 @@ def sources() -> list[Path]:
     return [RTL_DIR / s for s in SOURCES]
 
 
-def _value(v) -> str:
+def _value(v, base: Path | None = None) -> str:
     if isinstance(v, str):
-        return v if v.startswith('"') else f'"{v}"'
+        text = v.strip('"')
+        if base is not None and Path(text).is_absolute():  # synthesis reads ROMs relative to its working folder
+            text = Path(text).relative_to(base).as_posix()
+        return f'"{text}"'
     return str(int(v))
 
 
-def _instance(module: str, name: str, params: dict, ports: dict) -> str:
-    p = ",\n".join(f"        .{k}({_value(v)})" for k, v in params.items())
+def _instance(module: str, name: str, params: dict, ports: dict, base: Path | None = None) -> str:
+    p = ",\n".join(f"        .{k}({_value(v, base)})" for k, v in params.items())
     c = ",\n".join(f"        .{k}({v})" for k, v in ports.items())
     return f"    {module} #(\n{p}\n    ) {name} (\n{c}\n    );\n"
 
@@ -79,8 +82,9 @@ def _stream(prefix: str, s: str, m: str) -> dict:
             "s_tready": f"{s}_tready", "m_tdata": f"{m}_tdata", "m_tvalid": f"{m}_tvalid", "m_tready": f"{m}_tready"}
 
 
-def generate(packed, folding: Folding, out_dir) -> dict:
-    """ROM files and `bcrnn_top.sv` in `out_dir`; returns a description (widths, parameters per block)."""
+def generate(packed, folding: Folding, out_dir, path_base=None) -> dict:
+    """ROM files and `bcrnn_top.sv` in `out_dir`; returns a description (widths, parameters per block). With
+    `path_base`, the ROM paths in the module are relative to it (Yosys reads files below its working folder)."""
     from bcrnn.rtl.frontend_files import frontend_chain_params
     from bcrnn.rtl.lstm_files import write_lstm_files_from_packed
 
@@ -118,11 +122,12 @@ def generate(packed, folding: Folding, out_dir) -> dict:
         body.append(f"    logic [{width - 1}:0] {name}_tdata;\n    logic {name}_tvalid, {name}_tready;\n")
     fe_ports = _stream("fe", "s", "frames") | {"pool_tdata": "pool_tdata", "pool_tvalid": "pool_tvalid",
                                                "pool_tready": "pool_tready"}
-    body.append(_instance("frontend_chain", "u_front", fe, fe_ports))
-    body.append(_instance("binary_lstm", "u_lstm", lstm, _stream("lstm", "frames", "lstm")))
-    body.append(_instance("time_sum", "u_sum", tsum, _stream("sum", "lstm", "sums")))
-    body.append(_instance("int_mvu", "u_fc", fc, _stream("fc", "sums", "fc")))
-    body.append(_instance("output_argmax", "u_out", out, _stream("out", "fc", "m")))
+    base = Path(path_base).resolve() if path_base is not None else None
+    body.append(_instance("frontend_chain", "u_front", fe, fe_ports, base))
+    body.append(_instance("binary_lstm", "u_lstm", lstm, _stream("lstm", "frames", "lstm"), base))
+    body.append(_instance("time_sum", "u_sum", tsum, _stream("sum", "lstm", "sums"), base))
+    body.append(_instance("int_mvu", "u_fc", fc, _stream("fc", "sums", "fc"), base))
+    body.append(_instance("output_argmax", "u_out", out, _stream("out", "fc", "m"), base))
     body.append("endmodule\n")
     top = out_dir / "bcrnn_top.sv"
     top.write_text("\n".join(body))
@@ -133,6 +138,14 @@ def generate(packed, folding: Folding, out_dir) -> dict:
                               "output_argmax": out}}
     (out_dir / "bcrnn_top.json").write_text(json.dumps(description, indent=1, default=str))
     return description
+
+
+def synth_writer(packed, folding: str = "zu3eg", out_dir=None) -> dict:
+    """For hw/synth/synth.py: generate bcrnn_top into `out_dir` (the block's rom/ folder) with ROM paths relative
+    to the synthesis folder (its parent); the generated module is an extra source, it has no parameters."""
+    out_dir = Path(out_dir)
+    d = generate(packed, Folding.load(folding), out_dir, path_base=out_dir.parent)
+    return {"__extra_sources__": [d["top"]]}
 
 
 def write_harness(description: dict, out_dir, segments: int, pixels_per_segment: int) -> Path:

@@ -240,9 +240,11 @@ def synth_block(name: str, spec: dict, packed: dict, out_dir: str | Path = DEFAU
     if work.exists():
         shutil.rmtree(work)
     (work / "src").mkdir(parents=True)
-    params = _local_parameters(block_parameters(spec, packed, work / "rom"), work)
+    params = block_parameters(spec, packed, work / "rom")
+    extra = params.pop("__extra_sources__", [])  # a writer that generates a module (bcrnn_top) returns it here
+    params = _local_parameters(params, work)
     sources = []
-    for src in spec["sources"]:
+    for src in [*spec["sources"], *extra]:
         path = Path(src) if Path(src).is_absolute() else HW_RTL / src
         shutil.copyfile(path, work / "src" / path.name)
         sources.append(f"src/{path.name}")
