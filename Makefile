@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EMODB ?= ../shared/data/emodb
 
-.PHONY: setup run test test-fast emodb-baseline finn-report hls-csim clean
+.PHONY: setup run test test-fast emodb-baseline finn-report synth rtl-sim clean
 
 setup: $(STAMP)
 
@@ -38,6 +38,14 @@ emodb-baseline: $(STAMP)
 RUN ?= runs/emodb-bcrnn-small
 finn-report: $(STAMP)
 	$(BIN)/python finn_build/build.py $(RUN)
+
+# Yosys resource estimates (synth_xilinx, not Vivado) of every RTL block and of bcrnn_top for the run's model
+synth: $(STAMP)
+	$(BIN)/python hw/synth/synth.py --packed $(RUN)/model.packed.npz
+
+# bcrnn_top simulated on 20 utterances of the run's test speaker, compared with the reference at every boundary
+rtl-sim: $(STAMP)
+	$(BIN)/python sim/top.py $(RUN) --utterances 20 --sim verilator icarus
 
 clean:
 	rm -rf build runs/cache
