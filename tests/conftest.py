@@ -76,3 +76,15 @@ def trained_like(preset_overrides, x, seed=0, preset="tiny"):
         for _ in range(3):
             model(torch.from_numpy(x))
     return model.eval()
+
+
+@pytest.fixture(scope="session")
+def frontend_small_model(emodb_segments):
+    """The front-end RTL tests' model: a trained_like small-preset BCRNN packed (pack_model), with the int8 codes
+    of the Emo-DB segments (S, 3, 300, 40). Returns (packed arrays, codes); shared, do not modify."""
+    from bcrnn.packing import pack_model
+    from bcrnn.reference.model import quantize_features
+
+    fs, norm, x = emodb_segments
+    packed = pack_model(trained_like({}, x, seed=5, preset="small"), norm.to_dict(), fs.classes, fs.config.__dict__)
+    return packed, quantize_features(x)
