@@ -191,7 +191,16 @@ def write_harness(description: dict, out_dir, segments: int, pixels_per_segment:
                   f'    initial fd_{name} = $fopen("{out_dir / (name + ".hex")}", "w");',
                   f"    always @(posedge clk) if (rst_n && {fire}) begin $fwrite(fd_{name}, {value}); "
                   f"$fflush(fd_{name}); end"]
-    lines += ["endmodule", ""]
+    # close the logs once the last segment's output is out (Verilator aborts at exit on files left open)
+    lines += ["    logic closed;",
+              "    always @(posedge clk) begin",
+              "        if (!rst_n) closed <= 1'b0;",
+              f"        else if (!closed && done_count == {segments}) begin",
+              *[f"            $fclose(fd_{name});" for name in (*taps, "starts")],
+              "            closed <= 1'b1;",
+              "        end",
+              "    end",
+              "endmodule", ""]
     path = out_dir / "bcrnn_top_harness.sv"
     path.write_text("\n".join(lines))
     return path
