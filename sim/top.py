@@ -83,8 +83,13 @@ def main(argv=None) -> int:
     from bcrnn.rtl.top import Folding
 
     run = args.run_dir.resolve()
-    config = json.loads((run / "config.json").read_text())["experiment"]
-    _, ckpt = load_checkpoint(run / "model.pt")
+    checkpoint = run / "model.pt" if (run / "model.pt").is_file() else run / "best.pt"  # a run, or one of its folds
+    config_path = next((p / "config.json" for p in (run, *run.parents) if (p / "config.json").is_file()), None)
+    if not checkpoint.is_file() or config_path is None or not (run / "model.packed.npz").is_file():
+        raise SystemExit(f"{run}: not a BCRNN run or fold folder (model.pt or best.pt, model.packed.npz, and a "
+                         "config.json here or above)")
+    config = json.loads(config_path.read_text())["experiment"]
+    _, ckpt = load_checkpoint(checkpoint)
     corpus = load_corpus(config["dataset"], args.data_dir or config.get("data_dir"))
     fs = extract_features(corpus, cache_dir=ROOT / "runs" / "cache")
     idx = fs.select([ckpt["fold"]["test"]])[: args.utterances]
