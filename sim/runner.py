@@ -88,15 +88,29 @@ def run_bench(sim: str, toplevel: str, sources, test_module: str, parameters: di
     runner.build(sources=[str(s) for s in sources], hdl_toplevel=toplevel, parameters=parameters,
                  build_args=build_args, build_dir=build_dir, always=False, timescale=("1ns", "1ps"),
                  log_file=build_dir / "build.log")
-    results = runner.test(test_module=test_module, hdl_toplevel=toplevel, parameters=parameters,
-                          build_dir=build_dir, test_dir=build_dir, extra_env=env, testcase=testcase,
-                          timescale=("1ns", "1ps"), log_file=build_dir / "sim.log")
+    results = build_dir / "results.xml"
+    exit_code = 0
+    try:
+        runner.test(test_module=test_module, hdl_toplevel=toplevel, parameters=parameters, build_dir=build_dir,
+                    test_dir=build_dir, extra_env=env, testcase=testcase, timescale=("1ns", "1ps"),
+                    log_file=build_dir / "sim.log", results_xml=str(results))
+    except SystemExit as stop:  # cocotb's runner exits on a failed test or a crashed simulator: reported below
+        exit_code = stop.code if isinstance(stop.code, int) else 1
+        if not results.exists():
+            raise BenchFailed(f"{sim} {toplevel}: the simulator stopped (exit {exit_code}) without results\n"
+                              f"{_tail(build_dir / 'sim.log')}") from None
     passed, failures = _results(results)
+    if exit_code and not failures:
+        failures = [f"simulator exit code {exit_code} after the tests"]
     if failures or not passed:
-        log = (build_dir / "sim.log").read_text()[-4000:] if (build_dir / "sim.log").exists() else ""
-        raise BenchFailed(f"{sim} {toplevel}: {len(failures)} failed ({', '.join(failures)}), {passed} passed\n{log}")
+        raise BenchFailed(f"{sim} {toplevel}: {len(failures)} failed ({', '.join(failures)}), {passed} passed\n"
+                          f"{_tail(build_dir / 'sim.log')}")
     out = json.loads(Path(env["BENCH_OUT"]).read_text()) if Path(env["BENCH_OUT"]).exists() else {}
     return out | {"tests_passed": passed}
+
+
+def _tail(path: Path, chars: int = 4000) -> str:
+    return path.read_text()[-chars:] if path.exists() else ""
 
 
 def _results(xml_path) -> tuple[int, list[str]]:

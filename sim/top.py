@@ -43,9 +43,10 @@ def bench_arrays(packed, segments: np.ndarray, description: dict, log_dir: Path)
     return data
 
 
-def simulate(packed, segments: np.ndarray, folding, sim: str, build_dir: Path) -> dict:
+def simulate(packed, segments: np.ndarray, folding, sim: str, build_dir: Path, expected=None) -> dict:
     """Generate bcrnn_top for `packed` (arrays) and `folding` with its harness, run the bench; returns what it
-    measured."""
+    measured. `expected`: the packed model whose reference streams the bench expects (default `packed`; another
+    model shows that the comparison fails)."""
     from bcrnn.rtl.top import generate, write_harness
     from sim.runner import run_bench
 
@@ -53,7 +54,7 @@ def simulate(packed, segments: np.ndarray, folding, sim: str, build_dir: Path) -
     description = generate(packed, folding, build_dir / "rtl")
     logs = build_dir / "logs"
     harness = write_harness(description, logs, len(segments), segments.shape[2] * segments.shape[3])
-    data = bench_arrays(packed, segments, description, logs)
+    data = bench_arrays(packed if expected is None else expected, segments, description, logs)
     t0 = time.time()
     out = run_bench(sim, "bcrnn_top_harness", description["sources"] + [str(harness)], "sim.bench_bcrnn_top",
                     build_dir=build_dir / "sim", data=data)

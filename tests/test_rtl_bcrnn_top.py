@@ -21,6 +21,9 @@ def _packed(emodb_segments, preset):
     return pack_model(trained_like({}, x, preset=preset), norm.to_dict(), fs.classes, fs.config.__dict__)
 
 
+SHARED_BUILD = ROOT / "build" / "test_rtl_bcrnn_top"  # the Verilator build of the small top, shared by two tests
+
+
 @pytest.mark.parametrize("sim, preset, folding, segments", [
     ("verilator", "small", "zu3eg", 2),   # the real architecture at the ZU3EG folding
     ("icarus", "tiny", "tiny", 2),        # Icarus is slow on the wide small design: the tiny preset's sizes
@@ -31,7 +34,7 @@ def test_bcrnn_top_equals_reference_on_emodb(emodb_segments, tmp_path, sim, pres
 
     _, _, x = emodb_segments
     packed = _packed(emodb_segments, preset)
-    out = simulate(packed, x[:segments], Folding.load(folding), sim, tmp_path)
+    out = simulate(packed, x[:segments], Folding.load(folding), sim, SHARED_BUILD if sim == "verilator" else tmp_path)
     meta = json.loads(str(packed["meta"]))
     ch, dense, h = meta["model_config"]["conv"][0][0], meta["model_config"]["dense"], meta["model_config"][
         "lstm_hidden"]
@@ -50,22 +53,16 @@ def _reference_logits(packed, segments):
     return [ref.forward(quantize_features(s)) for s in segments]
 
 
-def test_a_wrong_rom_is_caught(emodb_segments, tmp_path):
-    """The comparison can fail: the same bench on a top whose LSTM multipliers are not the model's."""
+def test_a_different_model_is_caught(emodb_segments, tmp_path_factory):
+    """The comparison can fail: the same Verilator build (ROMs of one model, reused from the test above) checked
+    against the reference of another model (other LSTM multipliers) stops at the LSTM boundary."""
     from bcrnn.rtl.top import Folding
     from sim.runner import BenchFailed
     from sim.top import simulate
 
     _, _, x = emodb_segments
-    packed = dict(_packed(emodb_segments, "tiny"))
-    good = dict(packed)
-    packed["lstm_fwd_mult"] = -np.asarray(packed["lstm_fwd_mult"])
-    import sim.top as top
-
-    original = top.bench_arrays
-    top.bench_arrays = lambda _p, segs, desc, logs: original(good, segs, desc, logs)  # expect the true model
-    try:
-        with pytest.raises(BenchFailed, match="lstm"):
-            simulate(packed, x[:1], Folding.load("tiny"), "icarus", tmp_path)
-    finally:
-        top.bench_arrays = original
+    packed = _packed(emodb_segments, "small")
+    other = dict(packed)
+    other["lstm_fwd_mult"] = -np.asarray(packed["lstm_fwd_mult"])
+    with pytest.raises(BenchFailed, match="lstm at"):
+        simulate(packed, x[:2], Folding.load("zu3eg"), "verilator", SHARED_BUILD, expected=other)

@@ -31,5 +31,14 @@ def write_memh(path: str | Path, words, word_bits: int) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     mask = (1 << word_bits) - 1
-    path.write_text("".join(f"{int(w) & mask:0{digits}x}\n" for w in words))
+    return write_if_changed(path, "".join(f"{int(w) & mask:0{digits}x}\n" for w in words))
+
+
+def write_if_changed(path: str | Path, text: str) -> Path:
+    """Write `text` unless the file already holds it: an unchanged source keeps its time stamp, so a simulator
+    build that depends on it is reused."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.is_file() or path.read_text() != text:
+        path.write_text(text)
     return path

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import yaml
 
+from bcrnn.rtl.memfile import write_if_changed
 from bcrnn.rtl.head_files import label_width, time_sum_params, write_fc_files, write_output_files
 
 FOLDING_DIR = Path(__file__).resolve().parents[2] / "hw" / "rtl" / "folding"
@@ -129,8 +130,7 @@ def generate(packed, folding: Folding, out_dir, path_base=None) -> dict:
     body.append(_instance("int_mvu", "u_fc", fc, _stream("fc", "sums", "fc"), base))
     body.append(_instance("output_argmax", "u_out", out, _stream("out", "fc", "m"), base))
     body.append("endmodule\n")
-    top = out_dir / "bcrnn_top.sv"
-    top.write_text("\n".join(body))
+    top = write_if_changed(out_dir / "bcrnn_top.sv", "\n".join(body))
     description = {"top": str(top), "sources": [str(s) for s in sources()] + [str(top)], "folding": asdict(folding),
                    "pixel_channels": c, "frames": meta["time_steps"], "classes": out["C"], "label_bits": label_bits,
                    "logit_bits": out["LW"], "sum_bits": tsum["SW"],
@@ -207,9 +207,7 @@ def write_harness(description: dict, out_dir, segments: int, pixels_per_segment:
               "        end",
               "    end",
               "endmodule", ""]
-    path = out_dir / "bcrnn_top_harness.sv"
-    path.write_text("\n".join(lines))
-    return path
+    return write_if_changed(out_dir / "bcrnn_top_harness.sv", "\n".join(lines))
 
 
 def main(argv=None) -> int:
