@@ -1,5 +1,5 @@
 """A generic AXI-stream harness for blocks that map input frames (one or more beats) to output beats, used by the
-benches of the network's head (bench_time_sum, bench_int_mvu, bench_output_argmax).
+bench of the network's head blocks (sim/bench_head_stream.py).
 
 Pytest packs everything as hex strings (npz, no pickling), so this harness knows nothing about the block:
     frames   (V, B) str   V input frames of B beats each, one hex word per beat

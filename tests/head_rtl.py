@@ -47,7 +47,7 @@ def run_head_bench(sim: str, top: str, params: dict, frames, expected, stall=(0.
     data = {"frames": np.array([[f"{w:x}" for w in f] for f in frames]), "expected": hexwords(expected),
             "stall": np.asarray(stall, np.float64), "reset_after": np.asarray(reset_after),
             "seed": np.asarray(seed)}
-    return run_bench(sim, top, [HW_RTL / f"{top}.sv"], f"sim.bench_{top}", parameters=sv_parameters(params),
+    return run_bench(sim, top, [HW_RTL / f"{top}.sv"], "sim.bench_head_stream", parameters=sv_parameters(params),
                      build_dir=build_dir(top, params), data=data)
 
 
