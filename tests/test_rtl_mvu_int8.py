@@ -13,7 +13,7 @@ from frontend_rtl import bench_data, conv0_bits, rom_dir, run, windows
 
 pytestmark = pytest.mark.sim
 
-FILES = ["mvu_int8.sv", "fe_sum_tree.sv"]
+FILES = ["mvu_int8.sv"]
 LATENCY = 8  # first input beat to first output beat, and the tail of the last window (cycles)
 
 
@@ -24,7 +24,7 @@ def _cycles(n, ch, k, pe, simd):
 
 @pytest.mark.parametrize("sim", ["icarus", "verilator"])
 def test_mvu_int8_random_extremes_stalls_reset_cycles(sim):
-    k, ch, pe, simd = 12, 12, 4, 6  # NF = 3 channel folds x SF = 2 element folds; GS = 4: groups of 4 and 2
+    k, ch, pe, simd = 12, 12, 4, 6  # NF = 3 channel folds x SF = 2 element folds
     rng = np.random.default_rng(1)
     w = rng.integers(0, 2, (ch, k)).astype(np.uint8)
     w[0], w[1] = 1, 0
@@ -37,7 +37,7 @@ def test_mvu_int8_random_extremes_stalls_reset_cycles(sim):
                         rng.integers(-128, 128, (4, k))])
     y = threshold(x @ (2 * w.astype(np.int64) - 1).T, t, d, channel_axis=1)
     name = f"mvu_int8_small_{sim}"
-    p = write_mvu_int8_files(w, t, d, pe, simd, rom_dir(name), "t", gs=4)
+    p = write_mvu_int8_files(w, t, d, pe, simd, rom_dir(name), "t")
     out = run(sim, "mvu_int8", FILES, p, name,
               bench_data(x, 8, y, 1, cycles=_cycles(len(x), ch, k, pe, simd)))
     assert out["tests_passed"] == 3 and out["values"] == y.size == 48 * 12

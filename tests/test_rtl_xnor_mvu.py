@@ -16,7 +16,7 @@ from frontend_rtl import bench_data, dots, rom_dir, run
 
 pytestmark = pytest.mark.sim
 
-FILES = ["xnor_mvu.sv", "fe_sum_tree.sv"]
+FILES = ["xnor_mvu.sv"]
 LATENCY = 8
 
 

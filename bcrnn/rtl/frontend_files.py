@@ -91,7 +91,7 @@ def _threshold_words(thresholds, directions, pe: int, width: int) -> list[int]:
 
 
 def write_mvu_int8_files(weight_rows: np.ndarray, thresholds, directions, pe: int, simd: int | None, out_dir,
-                         prefix: str = "conv0", w: int = 8, gs: int = 16) -> dict:
+                         prefix: str = "conv0", w: int = 8) -> dict:
     """mvu_int8's ROMs from (CH, K) weight bits in window order; returns its parameters. The engine sums ones'
     complement products (q or ~q = -q - 1), i.e. acc - z with z = the row's -1 weights: its ROM holds T - z."""
     bits = np.asarray(weight_rows, np.uint8)
@@ -104,11 +104,10 @@ def write_mvu_int8_files(weight_rows: np.ndarray, thresholds, directions, pe: in
     tf = write_memh(out_dir / f"{prefix}_thresholds.memh",
                     _threshold_words(np.asarray(thresholds, np.int64) - zeros, directions, pe, acc_w),
                     pe * (acc_w + 1))
-    return {"K": k, "W": w, "CH": ch, "PE": pe, "SIMD": simd, "GS": gs, "W_FILE": _quoted(wf), "T_FILE": _quoted(tf)}
+    return {"K": k, "W": w, "CH": ch, "PE": pe, "SIMD": simd, "W_FILE": _quoted(wf), "T_FILE": _quoted(tf)}
 
 
-def write_conv0_files(packed: dict, meta: dict | None, pe: int, out_dir, simd: int | None = None,
-                      gs: int = 16) -> dict:
+def write_conv0_files(packed: dict, meta: dict | None, pe: int, out_dir, simd: int | None = None) -> dict:
     """The first conv layer as conv_window -> mvu_int8 -> maxpool_bits: ROMs in out_dir, parameters per module."""
     cfg = _meta(packed, meta)["model_config"]
     ch, kt, kf, pt, pf = cfg["conv"][0]
@@ -118,7 +117,7 @@ def write_conv0_files(packed: dict, meta: dict | None, pe: int, out_dir, simd: i
     t, f = cfg["segment_frames"], cfg["n_mels"]
     window = {"C": c, "W": 8, "T": t, "F": f, "KT": kt, "KF": kf, "PT": kt // 2, "PF": kf // 2, "PAD_VALUE": 0}
     mvu = write_mvu_int8_files(conv0_weight_rows(w), packed["conv0_threshold"], packed["conv0_direction"], pe, simd,
-                               out_dir, "conv0", 8, gs)
+                               out_dir, "conv0", 8)
     to, fo = t + 2 * (kt // 2) - kt + 1, f + 2 * (kf // 2) - kf + 1
     pool = {"C": ch, "T": to, "F": fo, "PT": pt, "PF": pf}
     return {"conv_window": window, "mvu_int8": mvu, "maxpool_bits": pool}

@@ -27,7 +27,7 @@ from bcrnn.rtl.head_files import label_width, time_sum_params, write_fc_files, w
 
 FOLDING_DIR = Path(__file__).resolve().parents[2] / "hw" / "rtl" / "folding"
 RTL_DIR = Path(__file__).resolve().parents[2] / "hw" / "rtl"
-SOURCES = ("fe_sum_tree.sv", "conv_window.sv", "mvu_int8.sv", "maxpool_bits.sv", "xnor_mvu.sv", "frontend_chain.sv",
+SOURCES = ("conv_window.sv", "mvu_int8.sv", "maxpool_bits.sv", "xnor_mvu.sv", "frontend_chain.sv",
            "binary_lstm.sv", "time_sum.sv", "int_mvu.sv", "output_argmax.sv")
 
 

@@ -5,14 +5,16 @@
 // Output stream: one output pixel per window, CH bits, channel o at m_tdata[o]:
 //   acc_o = sum_i q_i * (w_oi ? +1 : -1)
 //   bit_o = (acc_o >= T_o) if direction_o = +1, (acc_o <= T_o) if direction_o = -1        (bcrnn.reference)
-// Arithmetic: each product is formed as the ones' complement q XOR {W{~w}} (= q for w = +1, -q - 1 for w = -1), which
-//   the synthesizer folds into the first adder level, so the engine's sum is acc_o - z_o, where z_o = the number of
-//   -1 weights of channel o; the threshold ROM holds T_o - z_o (same comparison, same direction).
+// Arithmetic: each product is formed as the ones' complement q XOR {W{~w}} (= q for w = +1, -q - 1 for w = -1), so
+//   the engine's sum is acc_o - z_o, where z_o = the number of -1 weights of channel o; the threshold ROM holds
+//   T_o - z_o (same comparison, same direction). Bit k of q XOR {W{~w}} is XNOR(q[k], w), so the sum is taken bit
+//   plane by bit plane: sum = sum_k c_k 2^k popcount(XNOR(plane_k, w)) with c_k = +1, and -1 for the sign bit k = W-1,
+//   where plane_k holds bit k of every window element: W binary XNOR-popcounts per row, shifted and added. (The
+//   same sum as an adder tree over the SIMD int8 products; popcounts are what Icarus evaluates fast.)
 // Folding: PE output channels in parallel, SIMD window elements per cycle: NF = CH/PE channel folds x
-//   SF = K/SIMD element folds = NF*SF cycles per window (PE | CH, SIMD | K). Each PE row sums its SIMD products in
-//   groups of GS elements (adder trees, registered), then sums the group sums (registered), then accumulates and
-//   thresholds: a 4-stage pipeline; the whole pipeline stalls only when a finished pixel finds the output register
-//   still full.
+//   SF = K/SIMD element folds = NF*SF cycles per window (PE | CH, SIMD | K). Each PE row popcounts its W bit planes
+//   (registered), sums them with their weights (registered), then accumulates and thresholds: a 4-stage pipeline;
+//   the whole pipeline stalls only when a finished pixel finds the output register still full.
 //
 // ROMs ($readmemh, written by bcrnn.rtl.frontend_files.write_conv0_files):
 //   W_FILE: NF*SF words of PE*SIMD bits; word nf*SF + sf, bit pe*SIMD + s = weight bit (1 = +1) of channel
@@ -29,7 +31,6 @@ module mvu_int8 #(
     parameter int CH = 64,           // output channels
     parameter int PE = 8,            // channels per cycle
     parameter int SIMD = 45,         // window elements per cycle
-    parameter int GS = 16,           // adder-tree group (pipeline cut inside a PE row)
     parameter W_FILE = "",
     parameter T_FILE = ""
 ) (
@@ -46,11 +47,10 @@ module mvu_int8 #(
     localparam int SF = K / SIMD;
     localparam int ACC_W = $clog2(K * (1 << (W - 1)) + K + 2) + 1;  // |acc - z|, |T - z| <= K 2^(W-1) + K + 1
     localparam int TW = ACC_W + 1;
-    localparam int G = (SIMD + GS - 1) / GS;                     // groups per PE row
+    localparam int PCW = $clog2(SIMD + 1);                       // a bit plane's popcount
     localparam int NFB = (NF > 1) ? $clog2(NF) : 1;
     localparam int SFB = (SF > 1) ? $clog2(SF) : 1;
     localparam int AB = (NF * SF > 1) ? $clog2(NF * SF) : 1;
-    localparam int PW = W;                                        // a product q or ~q
 
     logic [PE*SIMD-1:0] wrom [0:NF*SF-1];
     logic [PE*TW-1:0]   trom [0:NF-1];
@@ -59,8 +59,15 @@ module mvu_int8 #(
         $readmemh(T_FILE, trom);
     end
 
-    // ---------------- input register and work register ----------------
-    logic [K*W-1:0] xbuf, work;
+    // ---------------- input register and work register, both as W bit planes of K bits ----------------
+    // plane k = bit k of every window element: a wiring of s_tdata, read only by the input register
+    logic [W*K-1:0] s_planes, xbuf, work;
+    genvar gk, gi;
+    for (gk = 0; gk < W; gk++) begin : g_plane
+        for (gi = 0; gi < K; gi++) begin : g_elem
+            assign s_planes[gk*K + gi] = s_tdata[gi*W + gk];
+        end
+    end
     logic xbuf_valid, work_valid;
     assign s_tready = !xbuf_valid;
 
@@ -77,8 +84,8 @@ module mvu_int8 #(
     logic                 v1, f1, l1, v2, f2, l2, v3, f3, l3;
     logic [NFB-1:0]       nf1, nf2, nf3;
     logic [PE*SIMD-1:0]   w1;
-    logic [SIMD*W-1:0]    x1;
-    logic [PE*G*ACC_W-1:0] gs2;
+    logic [W*SIMD-1:0]    x1;     // the SIMD elements of this fold, W bit planes of SIMD bits
+    logic [PE*W*PCW-1:0]  pc2;
     logic [PE*ACC_W-1:0]  ps3;
     logic [PE*TW-1:0]     t3;
     logic [PE*ACC_W-1:0]  acc;
@@ -87,27 +94,30 @@ module mvu_int8 #(
     wire final3 = v3 && l3 && (nf3 == NFB'(NF - 1));
     assign en = !(final3 && m_tvalid && !m_tready);
 
-    // products q (w = +1) or ~q = -q - 1 (w = -1), PE rows x SIMD
-    logic [PE*SIMD*PW-1:0] prod;
+    // stage 2: the popcounts of XNOR(plane_k, w) of each PE row (an XNOR is kept in a variable before
+    // $countones: Icarus 11 miscounts $countones(~(a ^ b)))
+    logic [PE*W*PCW-1:0] pc;
     always_comb begin
+        logic [SIMD-1:0] xn;
         for (int pe = 0; pe < PE; pe++)
-            for (int s = 0; s < SIMD; s++)
-                prod[(pe*SIMD + s)*PW +: PW] = x1[s*W +: W] ^ {W{~w1[pe*SIMD + s]}};
+            for (int k = 0; k < W; k++) begin
+                xn = ~(x1[k*SIMD +: SIMD] ^ w1[pe*SIMD +: SIMD]);
+                pc[(pe*W + k)*PCW +: PCW] = PCW'($countones(xn));
+            end
     end
 
-    logic [PE*G*ACC_W-1:0] gsum;
-    logic [PE*ACC_W-1:0]   psum;
-    genvar gp, gg;
-    for (gp = 0; gp < PE; gp++) begin : g_pe
-        for (gg = 0; gg < G; gg++) begin : g_grp
-            localparam int GN = (gg == G - 1) ? SIMD - gg * GS : GS;
-            fe_sum_tree #(.N(GN), .IN_W(PW), .OUT_W(ACC_W), .IN_SIGNED(1'b1)) u_grp (
-                .in(prod[(gp*SIMD + gg*GS)*PW +: GN*PW]),
-                .sum(gsum[(gp*G + gg)*ACC_W +: ACC_W]));
+    // stage 3: sum_k c_k 2^k popcount_k (the sign plane negative)
+    logic [PE*ACC_W-1:0] psum;
+    always_comb begin
+        logic signed [ACC_W-1:0] s, c;
+        for (int pe = 0; pe < PE; pe++) begin
+            s = '0;
+            for (int k = 0; k < W; k++) begin
+                c = ACC_W'(pc2[(pe*W + k)*PCW +: PCW]) << k;
+                s = (k == W - 1) ? s - c : s + c;
+            end
+            psum[pe*ACC_W +: ACC_W] = s;
         end
-        fe_sum_tree #(.N(G), .IN_W(ACC_W), .OUT_W(ACC_W), .IN_SIGNED(1'b1)) u_row (
-            .in(gs2[gp*G*ACC_W +: G*ACC_W]),
-            .sum(psum[gp*ACC_W +: ACC_W]));
     end
 
     // stage 4: accumulate, threshold
@@ -127,15 +137,15 @@ module mvu_int8 #(
     end
 
     always_ff @(posedge clk) begin
-        if (s_tvalid && s_tready) xbuf <= s_tdata;
+        if (s_tvalid && s_tready) xbuf <= s_planes;
         if (load) work <= xbuf;
         if (en) begin
             w1 <= wrom[a0];
-            x1 <= work[sf0*SIMD*W +: SIMD*W];
+            for (int k = 0; k < W; k++) x1[k*SIMD +: SIMD] <= work[k*K + sf0*SIMD +: SIMD];
             f1 <= (sf0 == '0);
             l1 <= (sf0 == SFB'(SF - 1));
             nf1 <= nf0;
-            gs2 <= gsum;
+            pc2 <= pc;
             f2 <= f1;
             l2 <= l1;
             nf2 <= nf1;

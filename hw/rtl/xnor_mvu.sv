@@ -97,25 +97,31 @@ module xnor_mvu #(
     wire final3 = v3 && l3 && (nf3 == NFB'(NF - 1));
     assign en = !(final3 && m_tvalid && !m_tready);
 
-    logic [PE*SIMD-1:0] xn;
+    // stage 2: each PE row's XNOR bits popcounted in groups of GS (the XNOR is kept in a variable before
+    // $countones: Icarus 11 miscounts $countones(~(a ^ b)))
+    logic [PE*G*GW-1:0] gsum;
     always_comb begin
-        for (int pe = 0; pe < PE; pe++)
-            xn[pe*SIMD +: SIMD] = ~(w1[pe*SIMD +: SIMD] ^ x1);
+        logic [G*GS-1:0] xn;    // zero-padded to whole groups
+        logic [GS-1:0] grp;
+        for (int pe = 0; pe < PE; pe++) begin
+            xn = '0;
+            xn[SIMD-1:0] = ~(w1[pe*SIMD +: SIMD] ^ x1);
+            for (int g = 0; g < G; g++) begin
+                grp = xn[g*GS +: GS];
+                gsum[(pe*G + g)*GW +: GW] = GW'($countones(grp));
+            end
+        end
     end
 
-    logic [PE*G*GW-1:0] gsum;
-    logic [PE*PCW-1:0]  psum;
-    genvar gp, gg;
-    for (gp = 0; gp < PE; gp++) begin : g_pe
-        for (gg = 0; gg < G; gg++) begin : g_grp
-            localparam int GN = (gg == G - 1) ? SIMD - gg * GS : GS;
-            fe_sum_tree #(.N(GN), .IN_W(1), .OUT_W(GW), .IN_SIGNED(1'b0), .CHAIN(1'b0)) u_grp (
-                .in(xn[gp*SIMD + gg*GS +: GN]),
-                .sum(gsum[(gp*G + gg)*GW +: GW]));
+    // stage 3: the row's popcount of this fold
+    logic [PE*PCW-1:0] psum;
+    always_comb begin
+        logic [PCW-1:0] s;
+        for (int pe = 0; pe < PE; pe++) begin
+            s = '0;
+            for (int g = 0; g < G; g++) s = s + PCW'(gs2[(pe*G + g)*GW +: GW]);
+            psum[pe*PCW +: PCW] = s;
         end
-        fe_sum_tree #(.N(G), .IN_W(GW), .OUT_W(PCW), .IN_SIGNED(1'b0), .CHAIN(1'b0)) u_row (
-            .in(gs2[gp*G*GW +: G*GW]),
-            .sum(psum[gp*PCW +: PCW]));
     end
 
     // stage 4: accumulate; dot = 2 acc - MW; threshold or pass
