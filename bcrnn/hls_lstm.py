@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -366,6 +367,32 @@ def run_csim(fwd, bwd, fmt: LSTMFormat, x_bits: np.ndarray, pe: int, simd: int, 
     if y.shape != (x.shape[0], x.shape[1], 2 * h):
         raise HLSToolchainError(f"the C simulation wrote {y.shape}, expected {(x.shape[0], x.shape[1], 2 * h)}")
     return y[0] if single else y
+
+
+def vitis_rtl(params_dir: str | Path, work_dir: str | Path, part: str | None = None) -> list[Path]:
+    """Vitis HLS synthesis of binary_lstm_top for <params_dir>/params.h (hw/hls/csynth.tcl) and its Verilog, for the
+    cocotb bench of the RTL LSTM (sim/bench_binary_lstm.py, ports VITIS_PORTS): the generated .v files copied to
+    <work_dir>/rtl with their ROM .dat files referenced by absolute path (the simulator runs elsewhere).
+    Raises HLSToolchainError when vitis_hls is not on PATH or fails."""
+    vitis = shutil.which("vitis_hls")
+    if vitis is None:
+        raise HLSToolchainError("vitis_hls not found: source Vitis's settings64.sh (Vitis HLS 2022.2 or later)")
+    work_dir = Path(work_dir).resolve()
+    work_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, BCRNN_HLS_PROJECT="bcrnn_lstm_hls")
+    args = [vitis, "-f", str(HLS_DIR / "csynth.tcl"), "-tclargs", str(Path(params_dir).resolve())]
+    done = subprocess.run(args + ([part] if part else []), cwd=work_dir, env=env, capture_output=True, text=True)
+    verilog = work_dir / "bcrnn_lstm_hls" / "sol1" / "syn" / "verilog"
+    if done.returncode != 0 or not verilog.is_dir():
+        raise HLSToolchainError(f"vitis_hls failed (exit {done.returncode}):\n{done.stdout[-3000:]}{done.stderr[-2000:]}")
+    out = work_dir / "rtl"
+    out.mkdir(exist_ok=True)
+    sources = []
+    for v in sorted(verilog.glob("*.v")):
+        text = re.sub(r'\$readmemh\("\./([^"]+)"', lambda m: f'$readmemh("{verilog / m.group(1)}"', v.read_text())
+        (out / v.name).write_text(text)
+        sources.append(out / v.name)
+    return sources
 
 
 def main(argv=None) -> int:

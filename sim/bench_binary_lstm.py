@@ -5,10 +5,17 @@ Data (bench_data()): `x` (B, T, D) input bits, `expected` (B, T, 2H) output bits
 Reported (bench_report): `compared_bits`, and from test_back_to_back `latency` (first input beat to last output
 beat of the first sequence, both counted) and `intervals` (cycles between the last output beats of consecutive
 sequences, the compute time per sequence in a back-to-back stream).
+
+The RTL under test is a parameter: BENCH_PORTS (JSON) names its clock, active-low reset and the prefixes of its
+input and output AXI4-Stream ports; the default is hw/rtl/binary_lstm.sv's `clk`, `rst_n`, `s_t*`, `m_t*`. The RTL
+that Vitis HLS generates from hw/hls/binary_lstm_top.cpp has `ap_clk`, `ap_rst_n`, `in_r_T*`, `out_r_T*`
+(VITIS_PORTS; tests/test_rtl_binary_lstm.py runs it where vitis_hls is installed).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import random
 
 import cocotb
@@ -20,6 +27,8 @@ from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStream
 from sim.runner import bench_data, bench_report
 
 TIMEOUT_MS = 40  # simulated time, 10 ns clock: 4 M cycles
+RTL_PORTS = {"clk": "clk", "rst_n": "rst_n", "s": "s", "m": "m"}
+VITIS_PORTS = {"clk": "ap_clk", "rst_n": "ap_rst_n", "s": "in_r", "m": "out_r"}
 
 
 class TB:
@@ -29,10 +38,12 @@ class TB:
         self.x = self.data["x"].astype(np.uint8)
         self.expected = self.data["expected"].astype(np.uint8)
         self.t = self.x.shape[1]
-        cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-        self.source = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s"), dut.clk, dut.rst_n,
+        ports = json.loads(os.environ.get("BENCH_PORTS", json.dumps(RTL_PORTS)))
+        self.clk, self.rst_n = getattr(dut, ports["clk"]), getattr(dut, ports["rst_n"])
+        cocotb.start_soon(Clock(self.clk, 10, unit="ns").start())
+        self.source = AxiStreamSource(AxiStreamBus.from_prefix(dut, ports["s"]), self.clk, self.rst_n,
                                       reset_active_level=False, byte_lanes=1)
-        self.sink = AxiStreamSink(AxiStreamBus.from_prefix(dut, "m"), dut.clk, dut.rst_n,
+        self.sink = AxiStreamSink(AxiStreamBus.from_prefix(dut, ports["m"]), self.clk, self.rst_n,
                                   reset_active_level=False, byte_lanes=1)
         self.cycle = 0
         self.in_cycles: list[int] = []
@@ -41,22 +52,22 @@ class TB:
 
     async def _watch(self):
         """Cycle number of every beat that moves on either stream."""
-        dut = self.dut
+        s, m = self.source.bus, self.sink.bus
         while True:
-            await RisingEdge(dut.clk)
+            await RisingEdge(self.clk)
             self.cycle += 1
-            if str(dut.s_tvalid.value) == "1" and str(dut.s_tready.value) == "1":
+            if str(s.tvalid.value) == "1" and str(s.tready.value) == "1":
                 self.in_cycles.append(self.cycle)
-            if str(dut.m_tvalid.value) == "1" and str(dut.m_tready.value) == "1":
+            if str(m.tvalid.value) == "1" and str(m.tready.value) == "1":
                 self.out_cycles.append(self.cycle)
 
     async def reset(self, cycles: int = 3):
-        self.dut.rst_n.value = 0
-        await ClockCycles(self.dut.clk, cycles)
+        self.rst_n.value = 0
+        await ClockCycles(self.clk, cycles)
         self.source.clear()
         self.sink.clear()
-        self.dut.rst_n.value = 1
-        await ClockCycles(self.dut.clk, 2)
+        self.rst_n.value = 1
+        await ClockCycles(self.clk, 2)
 
     def stalls(self, probability: float, seed: int):
         self.source.set_pause_generator(_pauses(probability, seed) if probability > 0 else None)
@@ -99,8 +110,8 @@ async def _run_all(tb: TB) -> int:
     for seq in tb.x:
         await tb.send(seq)
     got = await tb.receive(tb.x.shape[0] * tb.t)
-    await ClockCycles(tb.dut.clk, 20)
-    assert tb.sink.empty() and str(tb.dut.m_tvalid.value) == "0", "output beats beyond the expected ones"
+    await ClockCycles(tb.clk, 20)
+    assert tb.sink.empty() and str(tb.sink.bus.tvalid.value) == "0", "output beats beyond the expected ones"
     return tb.check(got, tb.expected, "stream")
 
 
@@ -150,7 +161,7 @@ async def test_reset_mid_stream(dut):
     await tb.send(first)
     if t >= 2:
         await tb.source.send(AxiStreamFrame([_word(r) for r in tb.x[-1][: t // 2]]))
-    await ClockCycles(dut.clk, compute // 2)
+    await ClockCycles(tb.clk, compute // 2)
     assert tb.sink.empty(), "output before the compute could have finished"
     await tb.reset()
     # 3: a whole sequence out but only part of its output taken

@@ -85,6 +85,7 @@ def run_bench(sim: str, toplevel: str, sources, test_module: str, parameters: di
     runner = get_runner(sim)
     build_args = ["-Wno-WIDTH", "-Wno-fatal", "--x-assign", "0", "--x-initial", "0"] if sim == "verilator" \
         else ["-g2012"]
+    build_args += os.environ.get("BCRNN_EXTRA_BUILD_ARGS", "").split()
     runner.build(sources=[str(s) for s in sources], hdl_toplevel=toplevel, parameters=parameters,
                  build_args=build_args, build_dir=build_dir, always=False, timescale=("1ns", "1ps"),
                  log_file=build_dir / "build.log")

@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 
 import numpy as np
 import pytest
 
 from bcrnn.fixed_point import LSTMFormat
+from bcrnn.hls_lstm import HLSToolchainError, vitis_rtl, write_params_from_packed
 from bcrnn.packing import pack_model
 from bcrnn.reference.lstm import LSTMDirection, run_bilstm, run_direction
 from bcrnn.reference.model import ReferenceBCRNN, quantize_features
 from bcrnn.rtl.lstm_files import (check_folding_rtl, lstm_cycles_rtl, lstm_latency_rtl, sv_parameters,
                                   write_lstm_files, write_lstm_files_from_packed)
 from conftest import trained_like
+from sim.bench_binary_lstm import VITIS_PORTS
 from sim.runner import HW_RTL, ROOT, SIMULATORS, run_bench
 
 pytestmark = pytest.mark.sim
@@ -170,3 +173,67 @@ def test_param_files_and_cycle_formula(tmp_path, emodb_segments):
     assert lstm_cycles_rtl(256, 64, 150, 8, 32) == 2 * 150 * 320 + 10  # 96,010: 2,083 sequences/s at 200 MHz
     assert lstm_cycles_rtl(16, 8, 150, 32, 24) == 149 * 10 + 2 + 10  # TILES = 1: steps wait for the pipeline
     assert lstm_latency_rtl(256, 64, 150, 16, 64) == 24_010 + 301
+
+
+def _vitis_named_wrapper(params: dict, path) -> None:
+    """A stand-in for Vitis HLS's RTL of hw/hls/binary_lstm_top.cpp: our RTL with the parameters baked in, behind
+    Vitis's port names (ap_clk, ap_rst_n, in_r_T*, out_r_T*, no parameters)."""
+    d, h = params["D"], params["H"]
+    overrides = ", ".join(f".{k}({v})" for k, v in sv_parameters(params).items())
+    path.write_text(f"""module binary_lstm_top (
+    input wire ap_clk, input wire ap_rst_n,
+    input wire [{d - 1}:0] in_r_TDATA, input wire in_r_TVALID, output wire in_r_TREADY,
+    output wire [{2 * h - 1}:0] out_r_TDATA, output wire out_r_TVALID, input wire out_r_TREADY);
+    binary_lstm #({overrides}) u_lstm (.clk(ap_clk), .rst_n(ap_rst_n),
+        .s_tdata(in_r_TDATA), .s_tvalid(in_r_TVALID), .s_tready(in_r_TREADY),
+        .m_tdata(out_r_TDATA), .m_tvalid(out_r_TVALID), .m_tready(out_r_TREADY));
+endmodule
+""")
+
+
+def _bench_vitis_ports(sim, sources, fwd, bwd, fmt, x, tag):
+    """The bench on RTL with Vitis's top and port names: back to back and with random stalls."""
+    expected = run_bilstm(fwd, bwd, fmt, x)
+    out = {}
+    for case in ("test_back_to_back", "test_random_stalls"):
+        out |= run_bench(sim, "binary_lstm_top", sources, "sim.bench_binary_lstm", {}, ROOT / "build" / "sim" / tag,
+                         {"x": x, "expected": expected, "stall": 0.3, "compute_cycles": 0}, testcase=case,
+                         extra_env={"BENCH_PORTS": json.dumps(VITIS_PORTS)})
+    return out
+
+
+@pytest.mark.parametrize("sim", SIMULATORS)
+def test_bench_takes_the_rtl_and_its_port_names(sim, tmp_path):
+    """The bench runs whatever RTL it is given (issue 5, point 6): here a top with Vitis HLS's module and port names
+    and no parameters, as Vitis generates from hw/hls/, wrapping our RTL; every output bit is compared."""
+    fmt, d, h, t = LSTMFormat(), 16, 8, 12
+    rng = np.random.default_rng(5)
+    fwd, bwd = (_arrays(_random_direction(rng, d, h, reverse, fmt)) for reverse in (False, True))
+    x = rng.integers(0, 2, (3, t, d)).astype(np.uint8)
+    params = write_lstm_files(fwd, bwd, fmt, 4, 8, tmp_path / "rom", t=t)
+    _vitis_named_wrapper(params, tmp_path / "binary_lstm_top.sv")
+    out = _bench_vitis_ports(sim, [tmp_path / "binary_lstm_top.sv", *SOURCES], fwd, bwd, fmt, x, "lstm_vitis_ports")
+    assert out["compared_bits_back_to_back"] == out["compared_bits_stalls"] == 3 * t * 2 * h
+    assert out["intervals"] == [lstm_cycles_rtl(d, h, t, 4, 8)] * 2
+
+
+@pytest.mark.skipif(shutil.which("vitis_hls") is None,
+                    reason="Vitis HLS not installed: the bench on Vitis-generated LSTM RTL needs vitis_hls on PATH")
+@pytest.mark.parametrize("sim", SIMULATORS)
+def test_vitis_hls_rtl_equals_reference(sim, tmp_path, emodb_segments):
+    """Where Vitis HLS exists: hw/hls/ synthesized for a tiny BCRNN's LSTM (D = 16, H = 8, T = 150) at PE = 4,
+    SIMD = 8, and its Verilog run through the same bench on the LSTM inputs of 3 real Emo-DB segments."""
+    fs, norm, xs = emodb_segments
+    packed = pack_model(trained_like({}, xs, seed=3), norm.to_dict(), fs.classes, fs.config.__dict__)
+    fwd, bwd, fmt, dense, lstm = _lstm_case(packed, xs, range(3))
+    write_params_from_packed(packed, tmp_path / "params.h", 4, 8)
+    sources = vitis_rtl(tmp_path, tmp_path / "vitis")
+    out = _bench_vitis_ports(sim, sources, fwd, bwd, fmt, dense, f"lstm_vitis_hls_{sim}")
+    assert np.array_equal(run_bilstm(fwd, bwd, fmt, dense), lstm)
+    assert out["compared_bits_back_to_back"] == out["compared_bits_stalls"] == 3 * 150 * 16
+
+
+def test_vitis_rtl_without_vitis_fails_loudly(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(HLSToolchainError, match="vitis_hls not found"):
+        vitis_rtl(tmp_path, tmp_path / "vitis")
