@@ -18,9 +18,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from bcrnn.dataflow.no_vivado import prepare_finn
+from bcrnn.yaml_files import load_named_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGETS_DIR = ROOT / "finn_build" / "targets"
@@ -40,16 +39,8 @@ class BuildTarget:
 
     @classmethod
     def load(cls, name_or_path: str | Path) -> "BuildTarget":
-        path = Path(name_or_path)
-        if not path.is_file():
-            path = TARGETS_DIR / f"{name_or_path}.yaml"
-        if not path.is_file():
-            known = ", ".join(sorted(p.stem for p in TARGETS_DIR.glob("*.yaml")))
-            raise FileNotFoundError(f"no build target {name_or_path!r}: give a YAML file or one of {known}")
-        data = yaml.safe_load(path.read_text()) or {}
-        unknown = set(data) - {f for f in cls.__dataclass_fields__ if f != "name"}
-        if unknown:
-            raise ValueError(f"{path}: unknown keys {sorted(unknown)}")
+        path, data = load_named_yaml(name_or_path, TARGETS_DIR, "build target",
+                                     [f for f in cls.__dataclass_fields__ if f != "name"])
         target = cls(name=path.stem, **data)
         if target.folding_config and not Path(target.folding_config).is_absolute():
             target.folding_config = str((path.parent / target.folding_config).resolve())

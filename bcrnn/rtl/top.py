@@ -20,10 +20,9 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import yaml
-
 from bcrnn.rtl.memfile import write_if_changed
 from bcrnn.rtl.head_files import label_width, time_sum_params, write_fc_files, write_output_files
+from bcrnn.yaml_files import load_named_yaml
 
 FOLDING_DIR = Path(__file__).resolve().parents[2] / "hw" / "rtl" / "folding"
 RTL_DIR = Path(__file__).resolve().parents[2] / "hw" / "rtl"
@@ -46,16 +45,7 @@ class Folding:
 
     @classmethod
     def load(cls, name_or_path) -> "Folding":
-        path = Path(name_or_path)
-        if not path.is_file():
-            path = FOLDING_DIR / f"{name_or_path}.yaml"
-        if not path.is_file():
-            known = ", ".join(sorted(p.stem for p in FOLDING_DIR.glob("*.yaml")))
-            raise FileNotFoundError(f"no RTL folding {name_or_path!r}: give a YAML file or one of {known}")
-        data = yaml.safe_load(path.read_text()) or {}
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"{path}: unknown keys {sorted(unknown)}")
+        _, data = load_named_yaml(name_or_path, FOLDING_DIR, "RTL folding", cls.__dataclass_fields__)
         return cls(**data)
 
 

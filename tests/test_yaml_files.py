@@ -1,0 +1,38 @@
+"""RTL foldings and FINN build targets are picked by name or path through one loader (bcrnn.yaml_files): a missing
+name lists the known ones, a misspelt key is refused rather than ignored."""
+
+from __future__ import annotations
+
+import pytest
+
+from bcrnn.dataflow.flow import BuildTarget
+from bcrnn.rtl.top import Folding
+
+
+def test_by_name_and_by_path(tmp_path):
+    assert Folding.load("zu3eg").conv_pe == 8
+    (tmp_path / "mine.yaml").write_text("conv_pe: 4\nlstm_pe: 8\n")
+    f = Folding.load(tmp_path / "mine.yaml")
+    assert (f.conv_pe, f.lstm_pe, f.out_pe) == (4, 8, 1)  # unset keys keep their defaults
+    t = BuildTarget.load("zu3eg-fast")
+    assert t.name == "zu3eg-fast" and t.target_fps
+
+
+def test_missing_name_lists_the_known_ones():
+    with pytest.raises(FileNotFoundError, match="no RTL folding 'zu9eg'.*tiny.*zu3eg"):
+        Folding.load("zu9eg")
+    with pytest.raises(FileNotFoundError, match="no build target 'vu19p'.*zu3eg-fast"):
+        BuildTarget.load("vu19p")
+
+
+def test_misspelt_or_malformed_keys_are_refused(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("conv_pe: 4\nlstm_simdd: 64\n")
+    with pytest.raises(ValueError, match=r"unknown keys \['lstm_simdd'\]"):
+        Folding.load(bad)
+    bad.write_text("board: Ultra96\ntarget_fpss: 1000\n")
+    with pytest.raises(ValueError, match=r"unknown keys \['target_fpss'\]"):
+        BuildTarget.load(bad)
+    bad.write_text("- conv_pe\n")
+    with pytest.raises(ValueError, match="expected a mapping"):
+        Folding.load(bad)
