@@ -6,72 +6,31 @@ Reported (bench_report): `compared_bits`, and from test_back_to_back `latency` (
 beat of the first sequence, both counted) and `intervals` (cycles between the last output beats of consecutive
 sequences, the compute time per sequence in a back-to-back stream).
 
-The RTL under test is a parameter: BENCH_PORTS (JSON) names its clock, active-low reset and the prefixes of its
-input and output AXI4-Stream ports; the default is hw/rtl/binary_lstm.sv's `clk`, `rst_n`, `s_t*`, `m_t*`. The RTL
-that Vitis HLS generates from hw/hls/binary_lstm_top.cpp has `ap_clk`, `ap_rst_n`, `in_r_T*`, `out_r_T*`
-(VITIS_PORTS; tests/test_rtl_binary_lstm.py runs it where vitis_hls is installed).
+The RTL under test is a parameter: its sources and top come from pytest, its port names from BENCH_PORTS
+(sim/stream_bench.py); the RTL that Vitis HLS generates from hw/hls/binary_lstm_top.cpp has VITIS_PORTS
+(tests/test_rtl_binary_lstm.py runs it where vitis_hls is installed).
 """
 
 from __future__ import annotations
 
-import json
-import os
-import random
-
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, RisingEdge
-from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
+from cocotb.triggers import ClockCycles
+from cocotbext.axi import AxiStreamFrame
 
 from sim.runner import bench_data, bench_report
+from sim.stream_bench import StreamBench
 
 TIMEOUT_MS = 40  # simulated time, 10 ns clock: 4 M cycles
-RTL_PORTS = {"clk": "clk", "rst_n": "rst_n", "s": "s", "m": "m"}
-VITIS_PORTS = {"clk": "ap_clk", "rst_n": "ap_rst_n", "s": "in_r", "m": "out_r"}
 
 
-class TB:
+class TB(StreamBench):
     def __init__(self, dut):
-        self.dut = dut
+        super().__init__(dut)
         self.data = bench_data()
         self.x = self.data["x"].astype(np.uint8)
         self.expected = self.data["expected"].astype(np.uint8)
         self.t = self.x.shape[1]
-        ports = json.loads(os.environ.get("BENCH_PORTS", json.dumps(RTL_PORTS)))
-        self.clk, self.rst_n = getattr(dut, ports["clk"]), getattr(dut, ports["rst_n"])
-        cocotb.start_soon(Clock(self.clk, 10, unit="ns").start())
-        self.source = AxiStreamSource(AxiStreamBus.from_prefix(dut, ports["s"]), self.clk, self.rst_n,
-                                      reset_active_level=False, byte_lanes=1)
-        self.sink = AxiStreamSink(AxiStreamBus.from_prefix(dut, ports["m"]), self.clk, self.rst_n,
-                                  reset_active_level=False, byte_lanes=1)
-        self.cycle = 0
-        self.in_cycles: list[int] = []
-        self.out_cycles: list[int] = []
-        cocotb.start_soon(self._watch())
-
-    async def _watch(self):
-        """Cycle number of every beat that moves on either stream."""
-        s, m = self.source.bus, self.sink.bus
-        while True:
-            await RisingEdge(self.clk)
-            self.cycle += 1
-            if str(s.tvalid.value) == "1" and str(s.tready.value) == "1":
-                self.in_cycles.append(self.cycle)
-            if str(m.tvalid.value) == "1" and str(m.tready.value) == "1":
-                self.out_cycles.append(self.cycle)
-
-    async def reset(self, cycles: int = 3):
-        self.rst_n.value = 0
-        await ClockCycles(self.clk, cycles)
-        self.source.clear()
-        self.sink.clear()
-        self.rst_n.value = 1
-        await ClockCycles(self.clk, 2)
-
-    def stalls(self, probability: float, seed: int):
-        self.source.set_pause_generator(_pauses(probability, seed) if probability > 0 else None)
-        self.sink.set_pause_generator(_pauses(probability, seed + 1) if probability > 0 else None)
 
     async def send(self, seq: np.ndarray):
         """One sequence (T, D) as T beats, bit j of a beat = element j."""
@@ -99,19 +58,13 @@ def _word(bits) -> int:
     return int.from_bytes(np.packbits(np.asarray(bits, dtype=np.uint8), bitorder="little").tobytes(), "little")
 
 
-def _pauses(probability: float, seed: int):
-    rng = random.Random(seed)
-    while True:
-        yield rng.random() < probability
-
-
 async def _run_all(tb: TB) -> int:
     """Every sequence back to back; compare every output bit; the number of bits compared."""
     for seq in tb.x:
         await tb.send(seq)
     got = await tb.receive(tb.x.shape[0] * tb.t)
     await ClockCycles(tb.clk, 20)
-    assert tb.sink.empty() and str(tb.sink.bus.tvalid.value) == "0", "output beats beyond the expected ones"
+    assert tb.output_idle(), "output beats beyond the expected ones"
     return tb.check(got, tb.expected, "stream")
 
 
@@ -120,7 +73,7 @@ async def test_back_to_back(dut):
     """All sequences back to back without stalls: every bit, the latency of the first sequence and the interval
     between sequences (compute-bound: the ping-pong buffers overlap input and output with the compute)."""
     tb = TB(dut)
-    tb.stalls(0, 0)
+    tb.stalls(0, 0, 0)
     await tb.reset()
     compared = await _run_all(tb)
     t, b = tb.t, tb.x.shape[0]
@@ -137,7 +90,7 @@ async def test_back_to_back(dut):
 async def test_random_stalls(dut):
     """Random valid pauses at the input and ready pauses at the output (probability `stall` per cycle)."""
     tb = TB(dut)
-    tb.stalls(float(tb.data["stall"]), 7)
+    tb.stalls(float(tb.data["stall"]), float(tb.data["stall"]), 7)
     await tb.reset()
     compared = await _run_all(tb)
     bench_report(compared_bits_stalls=compared)
@@ -148,7 +101,7 @@ async def test_reset_mid_stream(dut):
     """Resets while a sequence streams in, while it is computed (forward and backward half-way), and while its
     output streams out; after each, clean sequences must come out right (and nothing from before the reset)."""
     tb = TB(dut)
-    tb.stalls(float(tb.data["stall"]), 11)
+    tb.stalls(float(tb.data["stall"]), float(tb.data["stall"]), 11)
     await tb.reset()
     first, t = tb.x[0], tb.t
     compute = int(tb.data["compute_cycles"])

@@ -8,78 +8,24 @@ Pytest packs everything as hex strings (npz, no pickling), so this harness knows
     reset_after () int    input beats to let through before the reset of `reset_mid_stream` (optional)
     seed     () int
 Each check reports what it measured to pytest (`bench_report`): the received words (hex) and the cycles (rising
-edges counted from the first reset) of every input and output handshake.
-
-cocotbext-axi runs with byte_lanes=1: one list element = one whole tdata word, any width.
+edges counted from the start) of every input and output handshake.
 """
 
 from __future__ import annotations
 
-import random
-
-import cocotb
-from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
-from cocotbext.axi import AxiStreamBus, AxiStreamSink, AxiStreamSource
 
 from sim.runner import bench_data, bench_report
-
-CLOCK_NS = 10
-
-
-def _high(signal) -> bool:
-    return str(signal.value) == "1"
+from sim.stream_bench import StreamBench
 
 
-class Harness:
+class Harness(StreamBench):
     def __init__(self, dut):
-        self.dut = dut
+        super().__init__(dut)
         self.data = bench_data()
         self.frames = [[int(h, 16) for h in row] for row in self.data["frames"]]
         self.expected = [int(h, 16) for h in self.data["expected"]]
-        self.rng = random.Random(int(self.data.get("seed", 0)))
-        dut.rst_n.value = 0
-        dut.s_tvalid.value = 0
-        dut.m_tready.value = 0
-        cocotb.start_soon(Clock(dut.clk, CLOCK_NS, unit="ns").start())
-        self.source = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s"), dut.clk, dut.rst_n,
-                                      reset_active_level=False, byte_lanes=1)
-        self.sink = AxiStreamSink(AxiStreamBus.from_prefix(dut, "m"), dut.clk, dut.rst_n,
-                                  reset_active_level=False, byte_lanes=1)
-        self.cycle = 0
-        self.in_cycles: list[int] = []
-        self.out_cycles: list[int] = []
-        cocotb.start_soon(self._monitor())
-
-    async def _monitor(self):
-        """Handshakes as the blocks see them: the values sampled at each rising edge."""
-        d = self.dut
-        while True:
-            await RisingEdge(d.clk)
-            self.cycle += 1
-            if not _high(d.rst_n):
-                continue
-            if _high(d.s_tvalid) and _high(d.s_tready):
-                self.in_cycles.append(self.cycle)
-            if _high(d.m_tvalid) and _high(d.m_tready):
-                self.out_cycles.append(self.cycle)
-
-    async def reset(self, cycles: int = 4):
-        """Reset the block; whatever the source still had to send and the sink had received is dropped."""
-        self.dut.rst_n.value = 0
-        await RisingEdge(self.dut.clk)
-        self.source.clear()
-        self.sink.clear()
-        await ClockCycles(self.dut.clk, cycles)
-        self.dut.rst_n.value = 1
-        await RisingEdge(self.dut.clk)
-
-    def stalls(self, p_in: float, p_out: float):
-        def pauses(p):
-            while True:
-                yield self.rng.random() < p
-        self.source.set_pause_generator(pauses(p_in) if p_in > 0 else None)
-        self.sink.set_pause_generator(pauses(p_out) if p_out > 0 else None)
+        self.seed = int(self.data.get("seed", 0))
 
     async def stream(self, frames, n_out: int) -> list[int]:
         """Send the frames, receive n_out output beats, then make sure nothing else comes out."""
@@ -89,8 +35,8 @@ class Harness:
         for _ in range(n_out):
             frame = await self.sink.recv()
             out.extend(int(w) for w in frame.tdata)
-        await ClockCycles(self.dut.clk, 20)
-        assert self.sink.empty(), "more output beats than expected"
+        await ClockCycles(self.clk, 20)
+        assert self.output_idle(), "more output beats than expected"
         return out
 
     def compare(self, got: list[int], what: str):
@@ -104,7 +50,7 @@ async def check_stream(dut):
     h = Harness(dut)
     await h.reset()
     p_in, p_out = (float(p) for p in h.data["stall"])
-    h.stalls(p_in, p_out)
+    h.stalls(p_in, p_out, h.seed)
     got = await h.stream(h.frames, len(h.expected))
     bench_report(stream_out=[f"{w:x}" for w in got], stream_cycles=h.cycle)
     h.compare(got, "stream with stalls")
@@ -114,7 +60,7 @@ async def measure_cycles(dut):
     """Every frame back to back, no stalls: the cycle of every input and output handshake."""
     h = Harness(dut)
     await h.reset()
-    h.stalls(0.0, 0.0)
+    h.stalls(0.0, 0.0, h.seed)
     start = len(h.in_cycles)
     got = await h.stream(h.frames, len(h.expected))
     bench_report(in_cycles=h.in_cycles[start:], out_cycles=h.out_cycles, timing_out=[f"{w:x}" for w in got])
@@ -126,12 +72,12 @@ async def reset_mid_stream(dut):
     h = Harness(dut)
     await h.reset()
     p_in, p_out = (float(p) for p in h.data["stall"])
-    h.stalls(p_in, p_out)
+    h.stalls(p_in, p_out, h.seed)
     n_before = int(h.data["reset_after"])
     for f in h.frames:
         h.source.send_nowait(f)
     while len(h.in_cycles) < n_before:
-        await RisingEdge(dut.clk)
+        await RisingEdge(h.clk)
     await h.reset(3)
     beats_before = len(h.in_cycles)
     got = await h.stream(h.frames, len(h.expected))

@@ -21,7 +21,7 @@ from bcrnn.reference.model import ReferenceBCRNN, quantize_features
 from bcrnn.rtl.lstm_files import (check_folding_rtl, lstm_cycles_rtl, lstm_latency_rtl, sv_parameters,
                                   write_lstm_files, write_lstm_files_from_packed)
 from conftest import trained_like
-from sim.bench_binary_lstm import VITIS_PORTS
+from sim.stream_bench import VITIS_PORTS
 from sim.runner import HW_RTL, ROOT, SIMULATORS, run_bench
 
 pytestmark = pytest.mark.sim
