@@ -7,6 +7,10 @@ Verilog 11 from Debian.
 
 `data` (numpy arrays) is written to an .npz whose path the bench reads from the BENCH_DATA environment variable;
 a bench writes what it measured (e.g. cycles) to BENCH_OUT. Failing cocotb tests raise BenchFailed.
+
+BCRNN_EXTRA_BUILD_ARGS adds simulator build flags, e.g. a Verilator build with AddressSanitizer:
+    BCRNN_EXTRA_BUILD_ARGS="-CFLAGS -fsanitize=address -LDFLAGS -fsanitize=address" \
+    LD_PRELOAD=$(gcc -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0 python sim/top.py RUN --sim verilator
 """
 
 from __future__ import annotations
