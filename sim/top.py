@@ -1,10 +1,12 @@
 """Simulate the generated `bcrnn_top` on real utterances and compare it with the integer reference.
 
-    python sim/top.py runs/<bcrnn run> --utterances 20 --sim verilator icarus [--folding zu3eg]
+    python sim/top.py runs/<bcrnn run> --utterances 20 --sim verilator icarus [--folding zu3eg] [--no-finn]
 
 Takes the first N utterances of the run's test speaker (all their 3-s segments, streamed back to back), checks
 every layer boundary and the label against bcrnn.reference, and prints cycles per segment (latency of the first,
-and the interval between consecutive outputs = throughput) and segments per second at 200 MHz.
+and the interval between consecutive outputs = throughput) and segments per second at 200 MHz; then, where the
+run has its QONNX export, FINN's estimate of the same network at the same folding (bcrnn.rtl.top.
+finn_folding_config; FINN's analytical estimates, no Vivado; build/finn/<run>/rtl-<folding>).
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ def main(argv=None) -> int:
     p.add_argument("--folding", default="zu3eg")
     p.add_argument("--data-dir", type=Path)
     p.add_argument("--out", type=Path, help="build folder (default build/rtl/<run name>)")
+    p.add_argument("--no-finn", action="store_true", help="skip FINN's estimate at the same folding")
     args = p.parse_args(argv)
 
     from bcrnn.corpora import load_corpus
@@ -106,8 +109,36 @@ def main(argv=None) -> int:
               f"{r['segments']} segments of speaker {ckpt['fold']['test']}, labels included); latency "
               f"{r['latency_cycles']:,} cycles, {r['throughput_cycles']:,} cycles per segment back to back -> "
               f"{r['segments_per_second_200mhz']:,.0f} segments/s at 200 MHz ({r['seconds']:.0f} s simulated)")
+    if not args.no_finn:
+        results["finn"] = finn_estimate(run, args.folding, out_root / args.sim[0] / "rtl" / "bcrnn_top.json")
     (out_root / "top_sim.json").write_text(json.dumps(results, indent=1))
     return 0
+
+
+def finn_estimate(run: Path, folding: str, description_json: Path) -> dict | None:
+    """FINN's estimate of the run's QONNX export at the RTL's folding (printed; None without an export)."""
+    if not (run / "model.qonnx.onnx").is_file():
+        print(f"FINN estimate: not available ({run} has no model.qonnx.onnx; give the run folder, not a fold)")
+        return None
+    from bcrnn.dataflow.no_vivado import prepare_finn
+    from bcrnn.rtl.top import finn_folding_config
+
+    name = f"rtl-{Path(folding).stem}"
+    out = ROOT / "build" / "finn" / run.name / name
+    prepare_finn(out)
+    from bcrnn.dataflow import flow
+
+    out.mkdir(parents=True, exist_ok=True)
+    config = out / "folding_config.json"
+    config.write_text(json.dumps(finn_folding_config(json.loads(description_json.read_text())), indent=1))
+    target = flow.BuildTarget(name=name, board="Ultra96", fpga_part="xczu3eg-sbva484-1-e", clock_ns=1e9 / CLOCK_HZ,
+                              folding_config=str(config), limits={"LUT": 70560, "BRAM_18K": 216, "DSP": 360})
+    summary = flow.summarize(flow.run_build(run, target, out), target)
+    print(f"FINN estimate at the same folding ({config}): {summary['bottleneck_cycles']:,} cycles per segment "
+          f"({summary['bottleneck']}) -> {summary['segments_per_second']:,.0f} segments/s at 200 MHz; "
+          f"{summary['total']['LUT']:,} LUT, {summary['total']['BRAM_18K']} BRAM_18K, {summary['total']['DSP']} DSP "
+          "(FINN's analytical estimates of its own layers, not of this RTL)")
+    return summary
 
 
 if __name__ == "__main__":

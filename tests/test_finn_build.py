@@ -220,3 +220,28 @@ def test_vivado_switch_fails_loudly_without_vivado(small_run, tmp_path):
                           capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert proc.returncode != 0
     assert "Vivado" in proc.stdout + proc.stderr
+
+
+def test_finn_estimate_at_the_rtl_folding(finn_env, small_run, tmp_path):
+    """sim/top.py sets FINN's estimate of the same folding beside the simulated cycles: the RTL's ZU3EG folding,
+    translated by bcrnn.rtl.top.finn_folding_config, is what FINN's layers get (a folding-config build, no
+    target_fps), and FINN's conv and dense cycles equal the RTL blocks' formulas (12,000 windows x 64/8 channel
+    folds; 150 frames x 256/8 x 640/64 folds)."""
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.custom_op.registry import getCustomOp
+
+    from bcrnn.dataflow.flow import BuildTarget, run_build, step_model_path, summarize
+    from bcrnn.rtl.top import Folding, finn_folding_config, generate
+
+    description = generate(small_run / "model.packed.npz", Folding.load("zu3eg"), tmp_path / "rtl")
+    config = tmp_path / "folding.json"
+    config.write_text(json.dumps(finn_folding_config(description)))
+    target = BuildTarget(name="rtl-zu3eg", board="Ultra96", folding_config=str(config))
+    out = run_build(small_run, target, tmp_path / "build")
+    hw = ModelWrapper(str(step_model_path(out, "step_hw_codegen")))
+    folded = {n.name: (getCustomOp(n).get_nodeattr("PE"), getCustomOp(n).get_nodeattr("SIMD"))
+              for n in hw.graph.node if n.op_type in ("MVAU_hls", "BinaryLSTM_hls")}
+    assert folded == {"MVAU_hls_0": (8, 45), "MVAU_hls_1": (8, 64), "BinaryLSTM_hls_0": (4, 64),
+                      "MVAU_hls_2": (4, 16), "MVAU_hls_3": (1, 64)}
+    cycles = {x["layer"]: x["cycles"] for x in summarize(out, target)["layers"]}
+    assert cycles["MVAU_hls_0"] == 12_000 * 64 // 8 and cycles["MVAU_hls_1"] == 150 * (256 // 8) * (640 // 64)

@@ -130,6 +130,28 @@ def generate(packed, folding: Folding, out_dir, path_base=None) -> dict:
     return description
 
 
+def finn_folding_config(description: dict) -> dict:
+    """FINN's folding JSON (step_apply_folding_config) with the parallelism of a generated bcrnn_top, so FINN's
+    estimates of the same folding can be set beside the simulated cycles. Layer names are those of FINN's HW graph
+    of a one-conv BCRNN (bcrnn.dataflow): FMPadding, window generator (whole windows per cycle when the RTL's conv
+    takes the whole window), conv MVAU, pool window + Pool, dense MVAU, BinaryLSTM, FC MVAU, output MVAU."""
+    b = description["blocks"]
+    fe, lstm, fc, out = b["frontend_chain"], b["binary_lstm"], b["int_mvu"], b["output_argmax"]
+    window = fe["C"] * fe["KT"] * fe["KF"]
+    return {
+        "Defaults": {},
+        "FMPadding_rtl_0": {"SIMD": fe["C"]},
+        "ConvolutionInputGenerator_rtl_0": {"SIMD": fe["C"], "parallel_window": int(fe["CONV_SIMD"] == window)},
+        "MVAU_hls_0": {"PE": fe["CONV_PE"], "SIMD": fe["CONV_SIMD"]},
+        "ConvolutionInputGenerator_rtl_1": {"SIMD": fe["CH"]},
+        "Pool_hls_0": {"PE": fe["CH"]},
+        "MVAU_hls_1": {"PE": fe["DENSE_PE"], "SIMD": fe["DENSE_SIMD"]},
+        "BinaryLSTM_hls_0": {"PE": lstm["PE"], "SIMD": lstm["SIMD"]},
+        "MVAU_hls_2": {"PE": fc["PE"], "SIMD": fc["SIMD"]},
+        "MVAU_hls_3": {"PE": out["PE"], "SIMD": out["NI"]},
+    }
+
+
 def synth_writer(packed, folding: str = "zu3eg", out_dir=None) -> dict:
     """For hw/synth/synth.py: generate bcrnn_top into `out_dir` (the block's rom/ folder) with ROM paths relative
     to the synthesis folder (its parent); the generated module is an extra source, it has no parameters."""
