@@ -15,7 +15,7 @@ from frontend_rtl import bench_data, rom_dir, run
 
 pytestmark = pytest.mark.sim
 
-FILES = ["frontend_chain.sv", "conv_window.sv", "mvu_int8.sv", "maxpool_bits.sv", "xnor_mvu.sv"]
+FILES = ["frontend_chain.sv", "conv_window.sv", "mvu_control.sv", "mvu_int8.sv", "maxpool_bits.sv", "xnor_mvu.sv"]
 CONV_PE, DENSE_PE, DENSE_SIMD = 16, 8, 64
 
 

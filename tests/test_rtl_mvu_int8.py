@@ -13,7 +13,7 @@ from frontend_rtl import bench_data, conv0_bits, rom_dir, run, windows
 
 pytestmark = pytest.mark.sim
 
-FILES = ["mvu_int8.sv"]
+FILES = ["mvu_control.sv", "mvu_int8.sv"]
 LATENCY = 8  # first input beat to first output beat, and the tail of the last window (cycles)
 
 

@@ -16,7 +16,7 @@ from frontend_rtl import bench_data, dots, rom_dir, run
 
 pytestmark = pytest.mark.sim
 
-FILES = ["xnor_mvu.sv"]
+FILES = ["mvu_control.sv", "xnor_mvu.sv"]
 LATENCY = 8
 
 

@@ -26,7 +26,7 @@ from bcrnn.yaml_files import load_named_yaml
 
 FOLDING_DIR = Path(__file__).resolve().parents[2] / "hw" / "rtl" / "folding"
 RTL_DIR = Path(__file__).resolve().parents[2] / "hw" / "rtl"
-SOURCES = ("conv_window.sv", "mvu_int8.sv", "maxpool_bits.sv", "xnor_mvu.sv", "frontend_chain.sv",
+SOURCES = ("conv_window.sv", "mvu_control.sv", "mvu_int8.sv", "maxpool_bits.sv", "xnor_mvu.sv", "frontend_chain.sv",
            "binary_lstm.sv", "time_sum.sv", "int_mvu.sv", "output_argmax.sv")
 
 

@@ -68,21 +68,20 @@ module mvu_int8 #(
             assign s_planes[gk*K + gi] = s_tdata[gi*W + gk];
         end
     end
-    logic xbuf_valid, work_valid;
+    logic xbuf_valid;
     assign s_tready = !xbuf_valid;
 
-    // ---------------- stage 0: fold counters ----------------
+    // ---------------- sequencing: fold counters, pipeline tags, output valid (shared with xnor_mvu) ----------
     logic [AB-1:0]  a0;
-    logic [NFB-1:0] nf0;
     logic [SFB-1:0] sf0;
-    logic en, issue, last0, load;
-    assign last0 = (a0 == AB'(NF * SF - 1));
-    assign issue = work_valid && en;
-    assign load = xbuf_valid && (!work_valid || (issue && last0));
+    logic [NFB-1:0] nf1, nf2, nf3;
+    logic en, load, f1, l1, v3, f3, l3, final3;
+    mvu_control #(.NF(NF), .SF(SF)) u_control (
+        .clk(clk), .rst_n(rst_n), .xbuf_full(xbuf_valid), .load(load), .en(en), .a0(a0), .sf0(sf0),
+        .f1(f1), .l1(l1), .nf1(nf1), .nf2(nf2), .v3(v3), .f3(f3), .l3(l3), .nf3(nf3), .final3(final3),
+        .m_tvalid(m_tvalid), .m_tready(m_tready));
 
     // ---------------- pipeline registers ----------------
-    logic                 v1, f1, l1, v2, f2, l2, v3, f3, l3;
-    logic [NFB-1:0]       nf1, nf2, nf3;
     logic [PE*SIMD-1:0]   w1;
     logic [W*SIMD-1:0]    x1;     // the SIMD elements of this fold, W bit planes of SIMD bits
     logic [PE*W*PCW-1:0]  pc2;
@@ -91,8 +90,6 @@ module mvu_int8 #(
     logic [PE*ACC_W-1:0]  acc;
     logic [CH-1:0]        pix;
 
-    wire final3 = v3 && l3 && (nf3 == NFB'(NF - 1));
-    assign en = !(final3 && m_tvalid && !m_tready);
 
     // stage 2: the popcounts of XNOR(plane_k, w) of each PE row (an XNOR is kept in a variable before
     // $countones: Icarus 11 miscounts $countones(~(a ^ b)))
@@ -142,18 +139,9 @@ module mvu_int8 #(
         if (en) begin
             w1 <= wrom[a0];
             for (int k = 0; k < W; k++) x1[k*SIMD +: SIMD] <= work[k*K + sf0*SIMD +: SIMD];
-            f1 <= (sf0 == '0);
-            l1 <= (sf0 == SFB'(SF - 1));
-            nf1 <= nf0;
             pc2 <= pc;
-            f2 <= f1;
-            l2 <= l1;
-            nf2 <= nf1;
             ps3 <= psum;
             t3 <= trom[nf2];
-            f3 <= f2;
-            l3 <= l2;
-            nf3 <= nf2;
             if (v3) acc <= acc_new;
             if (v3 && l3) pix <= pix_next;
             if (final3) m_tdata <= pix_next;
@@ -161,37 +149,8 @@ module mvu_int8 #(
     end
 
     always_ff @(posedge clk) begin
-        if (!rst_n) begin
-            xbuf_valid <= 1'b0;
-            work_valid <= 1'b0;
-            a0 <= '0;
-            nf0 <= '0;
-            sf0 <= '0;
-            v1 <= 1'b0;
-            v2 <= 1'b0;
-            v3 <= 1'b0;
-            m_tvalid <= 1'b0;
-        end else begin
-            if (s_tvalid && s_tready) xbuf_valid <= 1'b1;
-            else if (load) xbuf_valid <= 1'b0;
-            if (load) work_valid <= 1'b1;
-            else if (issue && last0) work_valid <= 1'b0;
-            if (issue) begin
-                a0 <= last0 ? '0 : a0 + 1'b1;
-                if (sf0 == SFB'(SF - 1)) begin
-                    sf0 <= '0;
-                    nf0 <= (nf0 == NFB'(NF - 1)) ? '0 : nf0 + 1'b1;
-                end else begin
-                    sf0 <= sf0 + 1'b1;
-                end
-            end
-            if (en) begin
-                v1 <= issue;
-                v2 <= v1;
-                v3 <= v2;
-            end
-            if (en && final3) m_tvalid <= 1'b1;
-            else if (m_tready) m_tvalid <= 1'b0;
-        end
+        if (!rst_n) xbuf_valid <= 1'b0;
+        else if (s_tvalid && s_tready) xbuf_valid <= 1'b1;
+        else if (load) xbuf_valid <= 1'b0;
     end
 endmodule
