@@ -88,3 +88,19 @@ def frontend_small_model(emodb_segments):
     fs, norm, x = emodb_segments
     packed = pack_model(trained_like({}, x, seed=5, preset="small"), norm.to_dict(), fs.classes, fs.config.__dict__)
     return packed, quantize_features(x)
+
+
+def lstm_case(packed, x, segments):
+    """(fwd, bwd, fmt, LSTM input bits (S, T, D), the reference's LSTM output bits) of a packed model on the
+    segments `x[segments]`: the LSTM streams the HLS kernel and the RTL are checked on."""
+    import numpy as np
+
+    from bcrnn.fixed_point import LSTMFormat
+    from bcrnn.reference.model import ReferenceBCRNN, quantize_features
+
+    ref = ReferenceBCRNN.from_arrays(packed)
+    traces = [ref.forward(quantize_features(x[s]), trace=True)[1] for s in segments]
+    fwd, bwd = ((packed[f"lstm_{d}_weight_bits"], packed[f"lstm_{d}_mult"], packed[f"lstm_{d}_offset"])
+                for d in ("fwd", "bwd"))
+    fmt = LSTMFormat(**ref.meta["lstm_format"])
+    return fwd, bwd, fmt, np.stack([t["dense"] for t in traces]), np.stack([t["lstm"] for t in traces])

@@ -13,27 +13,16 @@ from bcrnn import hls_lstm
 from bcrnn.fixed_point import LSTMFormat
 from bcrnn.packing import pack_model
 from bcrnn.reference.lstm import LSTMDirection, run_bilstm, run_direction
-from bcrnn.reference.model import ReferenceBCRNN, quantize_features
-from conftest import trained_like
+from conftest import lstm_case, trained_like
 
 pytestmark = pytest.mark.hls
-
-
-def _lstm_case(packed, x, segments):
-    """(fwd, bwd, fmt, LSTM input bits (S, T, D), the reference's LSTM output bits) of a packed model."""
-    ref = ReferenceBCRNN.from_arrays(packed)
-    traces = [ref.forward(quantize_features(x[s]), trace=True)[1] for s in segments]
-    fwd, bwd = ((packed[f"lstm_{d}_weight_bits"], packed[f"lstm_{d}_mult"], packed[f"lstm_{d}_offset"])
-                for d in ("fwd", "bwd"))
-    fmt = LSTMFormat(**ref.meta["lstm_format"])
-    return fwd, bwd, fmt, np.stack([t["dense"] for t in traces]), np.stack([t["lstm"] for t in traces])
 
 
 @pytest.fixture(scope="module")
 def tiny_case(emodb_segments):
     fs, norm, x = emodb_segments
     packed = pack_model(trained_like({}, x, seed=3), norm.to_dict(), fs.classes, fs.config.__dict__)
-    return _lstm_case(packed, x, range(len(x)))
+    return lstm_case(packed, x, range(len(x)))
 
 
 # (PE, SIMD) for the tiny preset's D = 16, H = 8 (4H = 32 rows, D + H = 24 bits): a unit's four gate rows
@@ -107,7 +96,7 @@ def test_csim_equals_reference_at_small_preset_sizes(emodb_segments, tmp_path):
     fs, norm, x = emodb_segments
     packed = pack_model(trained_like({}, x, seed=1, preset="small"), norm.to_dict(), fs.classes,
                         fs.config.__dict__)
-    fwd, bwd, fmt, dense, lstm = _lstm_case(packed, x, [0, 5])
+    fwd, bwd, fmt, dense, lstm = lstm_case(packed, x, [0, 5])
     assert dense.shape == (2, 150, 256) and lstm.shape == (2, 150, 128)  # D = 256, H = 64, T = 150
     out = hls_lstm.run_csim(fwd, bwd, fmt, dense, pe=16, simd=160, build_dir=tmp_path)  # ap_uint<160> words
     assert out.size == 2 * 150 * 128 == 38_400

@@ -17,10 +17,9 @@ from bcrnn.fixed_point import LSTMFormat
 from bcrnn.hls_lstm import HLSToolchainError, vitis_rtl, write_params_from_packed
 from bcrnn.packing import pack_model
 from bcrnn.reference.lstm import LSTMDirection, run_bilstm, run_direction
-from bcrnn.reference.model import ReferenceBCRNN, quantize_features
 from bcrnn.rtl.lstm_files import (check_folding_rtl, lstm_cycles_rtl, lstm_latency_rtl, sv_parameters,
                                   write_lstm_files, write_lstm_files_from_packed)
-from conftest import trained_like
+from conftest import lstm_case, trained_like
 from sim.stream_bench import VITIS_PORTS
 from sim.runner import HW_RTL, ROOT, SIMULATORS, run_bench
 
@@ -67,16 +66,6 @@ def _arrays(p: LSTMDirection):
     return p.weight_bits, p.mult, p.offset
 
 
-def _lstm_case(packed, x, segments):
-    """(fwd, bwd, fmt, LSTM input bits (S, T, D), the reference model's own LSTM output bits)."""
-    ref = ReferenceBCRNN.from_arrays(packed)
-    traces = [ref.forward(quantize_features(x[s]), trace=True)[1] for s in segments]
-    fwd, bwd = ((packed[f"lstm_{d}_weight_bits"], packed[f"lstm_{d}_mult"], packed[f"lstm_{d}_offset"])
-                for d in ("fwd", "bwd"))
-    fmt = LSTMFormat(**ref.meta["lstm_format"])
-    return fwd, bwd, fmt, np.stack([t["dense"] for t in traces]), np.stack([t["lstm"] for t in traces])
-
-
 @pytest.mark.parametrize("sim", SIMULATORS)
 def test_saturation_extremes_stalls_and_resets(sim):
     """D = 16, H = 8, T = 150 at PE = 8, SIMD = 8 (two cell lanes, 12-cycle steps): cells saturated at +32767 and
@@ -108,7 +97,7 @@ def test_emodb_lstm_inputs_tiny_model(sim, emodb_segments):
     (a unit's gates span two row groups; the second slice holds x_t bits 12-15 and h_t-1), with random stalls."""
     fs, norm, xs = emodb_segments
     packed = pack_model(trained_like({}, xs, seed=3), norm.to_dict(), fs.classes, fs.config.__dict__)
-    fwd, bwd, fmt, dense, lstm = _lstm_case(packed, xs, range(4))
+    fwd, bwd, fmt, dense, lstm = lstm_case(packed, xs, range(4))
     assert np.array_equal(run_bilstm(fwd, bwd, fmt, dense), lstm)  # the reference model's own LSTM stream
     out, *_ = _simulate(sim, fwd, bwd, fmt, dense, 2, 12, "emodb_tiny", testcase="test_random_stalls", stall=0.5)
     assert out["compared_bits_stalls"] == 4 * 150 * 16
@@ -135,7 +124,7 @@ def test_emodb_lstm_inputs_small_preset(emodb_segments):
     LSTM inputs of 2 Emo-DB segments back to back; 24,010 cycles per sequence."""
     fs, norm, xs = emodb_segments
     packed = pack_model(trained_like({}, xs, seed=1, preset="small"), norm.to_dict(), fs.classes, fs.config.__dict__)
-    fwd, bwd, fmt, dense, lstm = _lstm_case(packed, xs, [0, 5])
+    fwd, bwd, fmt, dense, lstm = lstm_case(packed, xs, [0, 5])
     assert dense.shape == (2, 150, 256) and lstm.shape == (2, 150, 128)
     out, compute, latency, expected = _simulate("verilator", fwd, bwd, fmt, dense, 16, 64, "small",
                                                 testcase="test_back_to_back")
@@ -225,7 +214,7 @@ def test_vitis_hls_rtl_equals_reference(sim, tmp_path, emodb_segments):
     SIMD = 8, and its Verilog run through the same bench on the LSTM inputs of 3 real Emo-DB segments."""
     fs, norm, xs = emodb_segments
     packed = pack_model(trained_like({}, xs, seed=3), norm.to_dict(), fs.classes, fs.config.__dict__)
-    fwd, bwd, fmt, dense, lstm = _lstm_case(packed, xs, range(3))
+    fwd, bwd, fmt, dense, lstm = lstm_case(packed, xs, range(3))
     write_params_from_packed(packed, tmp_path / "params.h", 4, 8)
     sources = vitis_rtl(tmp_path, tmp_path / "vitis")
     out = _bench_vitis_ports(sim, sources, fwd, bwd, fmt, dense, f"lstm_vitis_hls_{sim}")
