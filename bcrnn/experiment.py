@@ -40,9 +40,15 @@ def git_sha() -> str:
 
 
 def segment_data(fs: FeatureSet, speakers, norm: Normalizer) -> SegmentData:
-    idx = fs.select(speakers)
-    x, y, owner = fs.segments(idx)
-    return SegmentData(norm(x), y, owner, {int(i): int(fs.labels[i]) for i in idx})
+    """Normalized segments of `speakers`' utterances; in speaker mode each speaker with its own statistics."""
+    parts = []
+    for speaker in speakers:
+        idx = fs.select([speaker])
+        x, y, owner = fs.segments(idx)
+        parts.append((norm.for_speaker(fs, speaker)(x), y, owner, idx))
+    idx = np.concatenate([p[3] for p in parts])
+    return SegmentData(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+                       np.concatenate([p[2] for p in parts]), {int(i): int(fs.labels[i]) for i in idx})
 
 
 class Logger:
@@ -80,7 +86,7 @@ def run_fold(fs: FeatureSet, fold: Fold, seed: int, cfg: ExperimentConfig, fold_
              progress: bool) -> dict:
     """Train and test one fold; writes best.pt and result.json into `fold_dir`."""
     t0 = time.time()
-    norm = Normalizer.fit(fs, fs.select(fold.train))
+    norm = Normalizer.fit(fs, fs.select(fold.train), cfg.normalization)
     train, val, test = (segment_data(fs, s, norm) for s in (fold.train, [fold.validation], [fold.test]))
     torch.manual_seed(seed)
     model = build_model(cfg.model, cfg.preset, len(fs.classes), **cfg.model_overrides)
@@ -137,7 +143,8 @@ def integer_evaluation(model, norm: Normalizer, fs: FeatureSet, fold: Fold, fold
                           pack_model(model, norm.to_dict(), fs.classes, fs.config.__dict__))
     ref = ReferenceBCRNN.load(fold_dir / "model.packed.npz")
     idx = fs.select([fold.test])
-    y_pred = [int(np.argmax(ref.predict_features(fs.features[i]))) for i in idx]
+    stats = norm.for_speaker(fs, fold.test)  # speaker mode: the test speaker's own statistics (no labels)
+    y_pred = [int(np.argmax(ref.predict_features(fs.features[i], stats))) for i in idx]
     out = metrics.scores(fs.labels[idx], y_pred, len(fs.classes))
     out["y_pred"] = y_pred
     return out, n_bytes
@@ -292,7 +299,7 @@ def export_run(out: Path, fs: FeatureSet, log, n_segments: int = 8) -> dict:
     model, ckpt = load_checkpoint(out / "model.pt")
     path = export_qonnx_model(model, out / "model.qonnx.onnx", ckpt["classes"],
                               frames=model.cfg.segment_frames, mels=model.cfg.n_mels)
-    norm = Normalizer.from_dict(ckpt["normalizer"])
+    norm = Normalizer.from_dict(ckpt["normalizer"]).for_speaker(fs, ckpt["fold"]["test"])
     x, _, _ = fs.segments(fs.select([ckpt["fold"]["test"]]))
     report = check_qonnx_against_reference(path, ReferenceBCRNN.load(out / "model.packed.npz"),
                                            norm(x[:n_segments]))
