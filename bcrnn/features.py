@@ -120,7 +120,9 @@ class Normalizer:
     @classmethod
     def from_features(cls, features: list[np.ndarray], mode: str = "global") -> "Normalizer":
         """Statistics over every frame of the given (3, frames, bands) utterances."""
-        frames = np.concatenate(list(features), axis=1)
+        # float64 sums: float32 ones depend on memory layout (views of the feature cache vs freshly computed
+        # arrays), enough to move a z-score across an 8-bit input step and flip a decision of the integer model
+        frames = np.concatenate([np.asarray(f, np.float64) for f in features], axis=1)
         mean = frames.mean(axis=1, keepdims=True)
         std = frames.std(axis=1, keepdims=True) + 1e-5
         return cls(mean.astype(np.float32), std.astype(np.float32), mode)

@@ -76,3 +76,15 @@ def test_segment_data_normalizes_each_speaker_separately(synth_features):
         rows = np.isin(data.owner, idx)
         assert np.allclose(data.x[rows], norm.for_speaker(fs, speaker)(x))
     assert set(data.utt_labels) == set(fs.select(["s01", "s03"]).tolist())
+
+
+def test_normalizer_statistics_do_not_depend_on_memory_layout():
+    # an hour of frames at log-Mel magnitudes, in the two layouts met in practice: the feature cache's
+    # (frames-major slices) and freshly computed features' (bands-major, as log_mel_deltas' transpose leaves it)
+    rng = np.random.default_rng(0)
+    views = [rng.normal(-40, 15, (3, 400, 40)).astype(np.float32) for _ in range(50)]
+    copies = [f.transpose(0, 2, 1).copy().transpose(0, 2, 1) for f in views]
+    f32 = [np.concatenate(x, axis=1).mean(axis=1) for x in (views, copies)]  # what float32 sums made of it
+    assert not np.array_equal(*f32), "no float32 layout effect here any more: make the test harder"
+    a, b = Normalizer.from_features(views, "speaker"), Normalizer.from_features(copies, "speaker")
+    assert np.array_equal(a.mean, b.mean) and np.array_equal(a.std, b.std)
