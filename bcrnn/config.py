@@ -34,6 +34,9 @@ class ExperimentConfig:
     # feature z-scoring: "global" = training speakers' statistics for everybody; "speaker" = every speaker with
     # its own utterances' statistics (test speaker included; unsupervised), also at inference (bcrnn predict)
     normalization: str = "global"
+    # knowledge distillation: a finished run (e.g. the CRNN) with the same folds, whose fold model teaches this
+    # fold's model (train.distill_weight, train.distill_temperature); None: no teacher
+    teacher: str | None = None
     model_overrides: dict = field(default_factory=dict)  # CRNNConfig fields replacing the preset's
     train: TrainConfig = field(default_factory=TrainConfig)
 

@@ -93,7 +93,8 @@ def run_fold(fs: FeatureSet, fold: Fold, seed: int, cfg: ExperimentConfig, fold_
     desc = f"seed {seed} {fold.name}"
     log(f"{desc}: train {len(train.utt_labels)} utt / {len(train)} seg, val {len(val.utt_labels)}, "
         f"test {len(test.utt_labels)}")
-    best, history = fit(model, train, val, len(fs.classes), cfg.train, fold_dir, seed, desc, log, progress)
+    teacher = load_teacher(cfg, fold, seed, norm, log) if cfg.train.distill_weight > 0 else None
+    best, history = fit(model, train, val, len(fs.classes), cfg.train, fold_dir, seed, desc, log, progress, teacher)
     model.load_state_dict(best)
     res = evaluate(model, test, len(fs.classes))
     best_epoch = history.selected_epoch
@@ -118,6 +119,29 @@ def run_fold(fs: FeatureSet, fold: Fold, seed: int, cfg: ExperimentConfig, fold_
     log(f"{desc}: float model test UAR {res['uar']:.3f}  WA {res['wa']:.3f}  (best epoch {best_epoch}, "
         f"{result['seconds']:.0f} s)")
     return result
+
+
+def load_teacher(cfg: ExperimentConfig, fold: Fold, seed: int, norm: Normalizer, log: Logger):
+    """The teacher run's model of this fold (the same seed's, else seed 0's), frozen in eval mode. It must have
+    been trained on the same speakers with the same feature normalization: its best.pt records both."""
+    if not cfg.teacher:
+        raise ValueError("distill_weight > 0 needs a teacher run (--teacher RUN)")
+    folds = Path(cfg.teacher) / "folds"
+    candidates = [folds / f"seed{seed}" / fold.name / "best.pt", folds / "seed0" / fold.name / "best.pt"]
+    path = next((c for c in candidates if c.is_file()), None)
+    if path is None:
+        raise FileNotFoundError(f"teacher {cfg.teacher} has no finished {fold.name} (looked for {candidates[0]})")
+    teacher, ckpt = load_checkpoint(path)
+    if sorted(ckpt["fold"]["train"]) != sorted(fold.train) or ckpt["fold"]["test"] != fold.test:
+        raise ValueError(f"teacher {path} was trained on other speakers than {fold.name}")
+    theirs = ckpt["normalizer"]
+    if theirs.get("mode", "global") != norm.mode or not (np.allclose(theirs["mean"], norm.mean, rtol=1e-4, atol=1e-5)
+                                                           and np.allclose(theirs["std"], norm.std, rtol=1e-4)):
+        raise ValueError(f"teacher {path} normalizes features differently (normalization mode or statistics)")
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    log(f"{fold.name}: distilling from {path} (weight {cfg.train.distill_weight}, T {cfg.train.distill_temperature})")
+    return teacher.eval()
 
 
 def add_integer_scores(result: dict, model, norm: Normalizer, fs: FeatureSet, fold: Fold, fold_dir: Path) -> bool:

@@ -40,6 +40,10 @@ class TrainConfig:
     selection: str = "best"
     average_epochs: int = 5
     mixup: float = 0.0  # mixup: Beta(mixup, mixup) mixing weight per batch (0 = off)
+    # knowledge distillation from a teacher (ExperimentConfig.teacher): loss = (1 - w) CE + w T^2 KL(teacher || model)
+    # on temperature-T softmaxes of the same (masked, mixed) batch; w = 0: off
+    distill_weight: float = 0.0
+    distill_temperature: float = 2.0
 
 
 SELECTIONS = ("best", "last", "average")
@@ -147,10 +151,19 @@ def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW(groups, lr=cfg.lr) if cfg.weight_decay else torch.optim.Adam(groups, lr=cfg.lr)
 
 
+def distillation_loss(logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """T^2 KL(softmax(teacher / T) || softmax(logits / T)), batch mean (Hinton et al.'s soft-target term)."""
+    t = temperature
+    return t * t * nn.functional.kl_div(nn.functional.log_softmax(logits / t, dim=1),
+                                        nn.functional.log_softmax(teacher_logits / t, dim=1),
+                                        reduction="batchmean", log_target=True)
+
+
 def fit(model: nn.Module, train: SegmentData, val: SegmentData, n_classes: int, cfg: TrainConfig,
         ckpt_dir: Path, seed: int, desc: str = "", log: Callable[[str], None] = print,
-        progress: bool = True) -> tuple[dict, FoldHistory]:
-    """Train with early stopping on validation UAR; returns the best state dict and the history.
+        progress: bool = True, teacher: nn.Module | None = None) -> tuple[dict, FoldHistory]:
+    """Train with early stopping on validation UAR; returns the best state dict and the history. With a
+    `teacher` (eval mode, frozen) and cfg.distill_weight > 0, its soft targets join the loss.
 
     `ckpt_dir/last.pt` is written after every epoch (model, optimizer, history, best so far) and read back
     when present, which is how `--resume` continues a killed run.
@@ -162,6 +175,8 @@ def fit(model: nn.Module, train: SegmentData, val: SegmentData, n_classes: int, 
     loss_fn = nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float32),
                                   label_smoothing=cfg.label_smoothing)
     plain_loss = nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float32))
+    if cfg.distill_weight > 0 and teacher is None:
+        raise ValueError("distill_weight > 0 needs a teacher (ExperimentConfig.teacher / --teacher)")
     if cfg.selection not in SELECTIONS:
         raise ValueError(f"unknown selection {cfg.selection!r}: use one of {', '.join(SELECTIONS)}")
     history, start, best, best_key, since_best = FoldHistory(), 0, None, (-1.0, 0.0), 0
@@ -203,10 +218,17 @@ def fit(model: nn.Module, train: SegmentData, val: SegmentData, n_classes: int, 
             if cfg.mixup > 0:
                 lam = float(mix_rng.beta(cfg.mixup, cfg.mixup))
                 perm = torch.from_numpy(mix_rng.permutation(len(idx)))
-                logits = model(lam * xb + (1 - lam) * xb[perm])
+                xb = lam * xb + (1 - lam) * xb[perm]
+                logits = model(xb)
                 loss = lam * loss_fn(logits, yb) + (1 - lam) * loss_fn(logits, yb[perm])
             else:
-                loss = loss_fn(model(xb), yb)
+                logits = model(xb)
+                loss = loss_fn(logits, yb)
+            if cfg.distill_weight > 0:
+                with torch.no_grad():
+                    teacher_logits = teacher(xb)
+                loss = (1 - cfg.distill_weight) * loss + cfg.distill_weight * distillation_loss(
+                    logits, teacher_logits, cfg.distill_temperature)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

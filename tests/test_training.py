@@ -195,3 +195,33 @@ def test_a_fold_claimed_by_a_live_process_is_skipped(tmp_path):
     # the owner died: its lock is stale, and the fold is trained
     summary = run_experiment(cfg, out, resume=True, cache_dir=tmp_path / "c", progress=False, quiet=True)
     assert summary["n_runs"] == 2 and not (fold_dir / "running.pid").exists()
+
+
+def test_distillation_from_a_teacher_run(tmp_path):
+    """--teacher RUN --distill-weight w: each fold's student learns from the teacher run's model of the same fold
+    (same speakers, same normalization, checked); the loss term is the T^2-scaled KL of the soft targets."""
+    from bcrnn.training import distillation_loss
+
+    teacher_run = tmp_path / "crnn"
+    run_experiment(_tiny_cfg(model="crnn", normalization="speaker"), teacher_run, cache_dir=tmp_path / "cache",
+                   progress=False, quiet=True)
+    student = _tiny_cfg(normalization="speaker", teacher=str(teacher_run), distill_weight=0.5)
+    summary = run_experiment(student, tmp_path / "bcrnn", cache_dir=tmp_path / "cache", progress=False, quiet=True)
+    log = (tmp_path / "bcrnn" / "train.log").read_text()
+    assert log.count("distilling from") == 2 and summary["n_runs"] == 2
+    plain = run_experiment(_tiny_cfg(normalization="speaker"), tmp_path / "plain", cache_dir=tmp_path / "cache",
+                           progress=False, quiet=True)
+    losses = [json.loads(p.read_text())["history"]["train_loss"]
+              for p in sorted((tmp_path / "bcrnn" / "folds").rglob("result.json"))]
+    plain_losses = [json.loads(p.read_text())["history"]["train_loss"]
+                    for p in sorted((tmp_path / "plain" / "folds").rglob("result.json"))]
+    assert losses != plain_losses  # the teacher changes training
+    with pytest.raises(ValueError, match="normalizes features differently"):  # global-normalized student
+        run_experiment(_tiny_cfg(teacher=str(teacher_run), distill_weight=0.5), tmp_path / "bad",
+                       cache_dir=tmp_path / "cache", progress=False, quiet=True)
+    with pytest.raises(FileNotFoundError, match="no finished"):
+        run_experiment(_tiny_cfg(teacher=str(tmp_path / "nothing"), distill_weight=0.5), tmp_path / "bad2",
+                       cache_dir=tmp_path / "cache", progress=False, quiet=True)
+    x, y = torch.randn(4, 7), torch.randn(4, 7)
+    assert float(distillation_loss(x, x, 2.0)) == pytest.approx(0.0, abs=1e-6)
+    assert float(distillation_loss(x, y, 3.0)) > 0

@@ -45,6 +45,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--freq-masks", type=int, help="SpecAugment frequency masks per training segment (default 0)")
     p.add_argument("--weight-decay", type=float, help="AdamW decay of full-precision weight matrices (default 0)")
     p.add_argument("--dropout", type=float, help="dropout on the pooled vector (model setting; preset default)")
+    p.add_argument("--teacher", help="run folder of a model trained on the same folds (e.g. the CRNN) to distil from")
+    p.add_argument("--distill-weight", type=float, help="weight of the teacher's soft targets (default 0 = off)")
+    p.add_argument("--distill-temperature", type=float, help="softmax temperature of the distillation (default 2)")
     p.add_argument("--normalization", choices=("global", "speaker"),
                    help="feature z-scoring: training speakers' statistics (global, default) or each speaker's own")
     p.add_argument("--merge-excited", action="store_true", default=None, help="IEMOCAP: excited counts as happy")
@@ -75,7 +78,8 @@ def main(argv=None) -> int:
         "threads": args.threads, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
         "patience": args.patience, "normalization": args.normalization, "selection": args.selection,
         "average_epochs": args.average_epochs, "mixup": args.mixup, "time_masks": args.time_masks,
-        "freq_masks": args.freq_masks, "weight_decay": args.weight_decay,
+        "freq_masks": args.freq_masks, "weight_decay": args.weight_decay, "teacher": args.teacher,
+        "distill_weight": args.distill_weight, "distill_temperature": args.distill_temperature,
     }
     try:
         cfg = load_config(args.config, overrides)
