@@ -22,7 +22,7 @@ def _packed_path(model: Path) -> Path:
 def predict(files: list[str], model_dir: str, top: int) -> int:
     """Emotion of each wav file by the integer network; bad files are reported and the others still run."""
     from bcrnn.audio import AudioError, read_audio
-    from bcrnn.features import FeatureConfig, log_mel_deltas
+    from bcrnn.features import FeatureConfig, Normalizer, log_mel_deltas
     from bcrnn.reference.model import ReferenceBCRNN
 
     try:
@@ -31,15 +31,21 @@ def predict(files: list[str], model_dir: str, top: int) -> int:
         print(f"error: cannot load the model: {err}", file=sys.stderr)
         return 2
     cfg = FeatureConfig(**ref.meta["feature_config"])
-    failures = 0
+    failures, loaded = 0, []
     for name in files:
         try:
-            features = log_mel_deltas(read_audio(name), cfg)
+            loaded.append((name, log_mel_deltas(read_audio(name), cfg)))
         except AudioError as err:
             print(f"{name}: error: {err}", file=sys.stderr)
             failures += 1
-            continue
-        probs = ref.predict_features(features)
+    stats = None
+    if ref.normalization == "speaker" and loaded:
+        # the model was trained with every speaker z-scored by its own statistics: take them from the files given
+        stats = Normalizer.from_features([f for _, f in loaded], "speaker")
+        print(f"(speaker normalization: statistics of the {len(loaded)} file(s) given, taken as one speaker; "
+              f"give several utterances of the same speaker)", file=sys.stderr)
+    for name, features in loaded:
+        probs = ref.predict_features(features, stats)
         order = np.argsort(-probs)
         scores = "  ".join(f"{ref.classes[i]} {probs[i]:.3f}" for i in order[:top])
         print(f"{name}: {ref.classes[order[0]]}  ({scores})")
@@ -80,7 +86,14 @@ def verify(run_dir: str, data_dir: str | None, speakers: list[str] | None, limit
         print(f"error: {err}", file=sys.stderr)
         return 2
     fs = extract_features(corpus, FeatureConfig(**ckpt["feature_config"]), cache_dir=Path("runs/cache"))
-    norm = Normalizer.from_dict(ckpt["normalizer"])
+    stored = Normalizer.from_dict(ckpt["normalizer"])
+    by_speaker = {}
+
+    def norm_of(i):  # global mode: the stored statistics; speaker mode: those of utterance i's speaker
+        if fs.speakers[i] not in by_speaker:
+            by_speaker[fs.speakers[i]] = stored.for_speaker(fs, fs.speakers[i])
+        return by_speaker[fs.speakers[i]]
+
     idx = fs.select(speakers) if speakers else np.arange(len(fs.labels))
     if limit:
         idx = idx[:limit]
@@ -95,7 +108,7 @@ def verify(run_dir: str, data_dir: str | None, speakers: list[str] | None, limit
     n_values = n_segments = agree_float = 0
     for i in tqdm(idx, desc="verify", unit="utt"):
         x, _, _ = fs.segments([i])
-        x = norm(x)
+        x = norm_of(i)(x)
         logits, streams = deployed.forward(torch.from_numpy(x))
         with torch.no_grad():
             float_pred = int(torch.softmax(model(torch.from_numpy(x)), 1).mean(0).argmax())
@@ -131,10 +144,10 @@ def verify(run_dir: str, data_dir: str | None, speakers: list[str] | None, limit
     print(f"verified {len(idx)} utterances, {n_segments} segments, {n_values:,} values at {len(ref_streams)} layer "
           f"boundaries: reference == deployed Brevitas model everywhere. Float training model makes the same "
           f"decision on {agree_float}/{len(idx)} utterances.")
-    return verify_qonnx(model, ref, fs, norm, idx, ckpt["classes"], qonnx_segments)
+    return verify_qonnx(model, ref, fs, norm_of, idx, ckpt["classes"], qonnx_segments)
 
 
-def verify_qonnx(model, ref, fs, norm, idx, classes, n_segments: int) -> int:
+def verify_qonnx(model, ref, fs, norm_of, idx, classes, n_segments: int) -> int:
     """Export afresh and execute the QONNX graph with qonnx on the first `n_segments` verified segments."""
     import tempfile
 
@@ -142,11 +155,11 @@ def verify_qonnx(model, ref, fs, norm, idx, classes, n_segments: int) -> int:
 
     if n_segments <= 0:
         return 0
-    x, _, _ = fs.segments(idx)
+    x = np.concatenate([norm_of(i)(fs.segments([i])[0]) for i in idx[:n_segments]])  # >= 1 segment each
     with tempfile.TemporaryDirectory() as tmp:
         path = export_qonnx_model(model, Path(tmp) / "model.qonnx.onnx", classes)
         try:
-            report = check_qonnx_against_reference(path, ref, norm(x[:n_segments]))
+            report = check_qonnx_against_reference(path, ref, x[:n_segments])
         except ExportCheckError as err:
             print(f"MISMATCH in the QONNX export: {err}", file=sys.stderr)
             return 1

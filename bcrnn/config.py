@@ -31,6 +31,12 @@ class ExperimentConfig:
     seed: int = 0  # first seed; seeds run seed, seed+1, ...
     merge_excited: bool = False  # IEMOCAP: count "excited" as happy
     threads: int = 0  # torch threads; 0 = all cores
+    # feature z-scoring: "global" = training speakers' statistics for everybody; "speaker" = every speaker with
+    # its own utterances' statistics (test speaker included; unsupervised), also at inference (bcrnn predict)
+    normalization: str = "global"
+    # knowledge distillation: a finished run (e.g. the CRNN) with the same folds, whose fold model teaches this
+    # fold's model (train.distill_weight, train.distill_temperature); None: no teacher
+    teacher: str | None = None
     model_overrides: dict = field(default_factory=dict)  # CRNNConfig fields replacing the preset's
     train: TrainConfig = field(default_factory=TrainConfig)
 
@@ -82,6 +88,14 @@ def load_config(path: str | Path | None, overrides: dict) -> ExperimentConfig:
         if not isinstance(value, int) or value < minimum:
             raise ValueError(f"{name} must be an integer >= {minimum} (batch norm needs batches of two), got {value!r}"
                              if name == "batch_size" else f"{name} must be an integer >= {minimum}, got {value!r}")
+    from bcrnn.features import NORMALIZATIONS
+
+    if cfg.normalization not in NORMALIZATIONS:
+        raise ValueError(f"normalization must be one of {', '.join(NORMALIZATIONS)}, got {cfg.normalization!r}")
+    from bcrnn.training import SELECTIONS
+
+    if cfg.train.selection not in SELECTIONS:
+        raise ValueError(f"selection must be one of {', '.join(SELECTIONS)}, got {cfg.train.selection!r}")
     if not cfg.train.lr > 0:
         raise ValueError(f"lr must be positive, got {cfg.train.lr}")
     return cfg

@@ -161,10 +161,11 @@ class PackedEngine:
             logits[k] = p["out_mult"] * dot + p["out_offset"]
         return logits
 
-    def predict_features(self, features: np.ndarray) -> np.ndarray:
-        """Class probabilities of one utterance (raw (3, frames, mels) features), as the reference computes them."""
+    def predict_features(self, features: np.ndarray, stats=None) -> np.ndarray:
+        """Class probabilities of one utterance (raw (3, frames, mels) features), as the reference computes them
+        (`stats`: the speaker's normalization statistics for a model trained with per-speaker normalization)."""
         from bcrnn.features import FeatureConfig, segment
 
         segs = segment(features, FeatureConfig(**self.ref.meta["feature_config"]))
-        return self.ref.probabilities(self.logits(self.ref.normalize(segs))).mean(axis=0)
+        return self.ref.probabilities(self.logits(self.ref.normalize(segs, stats))).mean(axis=0)
 

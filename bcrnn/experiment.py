@@ -40,9 +40,15 @@ def git_sha() -> str:
 
 
 def segment_data(fs: FeatureSet, speakers, norm: Normalizer) -> SegmentData:
-    idx = fs.select(speakers)
-    x, y, owner = fs.segments(idx)
-    return SegmentData(norm(x), y, owner, {int(i): int(fs.labels[i]) for i in idx})
+    """Normalized segments of `speakers`' utterances; in speaker mode each speaker with its own statistics."""
+    parts = []
+    for speaker in speakers:
+        idx = fs.select([speaker])
+        x, y, owner = fs.segments(idx)
+        parts.append((norm.for_speaker(fs, speaker)(x), y, owner, idx))
+    idx = np.concatenate([p[3] for p in parts])
+    return SegmentData(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+                       np.concatenate([p[2] for p in parts]), {int(i): int(fs.labels[i]) for i in idx})
 
 
 class Logger:
@@ -80,14 +86,15 @@ def run_fold(fs: FeatureSet, fold: Fold, seed: int, cfg: ExperimentConfig, fold_
              progress: bool) -> dict:
     """Train and test one fold; writes best.pt and result.json into `fold_dir`."""
     t0 = time.time()
-    norm = Normalizer.fit(fs, fs.select(fold.train))
+    norm = Normalizer.fit(fs, fs.select(fold.train), cfg.normalization)
     train, val, test = (segment_data(fs, s, norm) for s in (fold.train, [fold.validation], [fold.test]))
     torch.manual_seed(seed)
     model = build_model(cfg.model, cfg.preset, len(fs.classes), **cfg.model_overrides)
     desc = f"seed {seed} {fold.name}"
     log(f"{desc}: train {len(train.utt_labels)} utt / {len(train)} seg, val {len(val.utt_labels)}, "
         f"test {len(test.utt_labels)}")
-    best, history = fit(model, train, val, len(fs.classes), cfg.train, fold_dir, seed, desc, log, progress)
+    teacher = load_teacher(cfg, fold, seed, norm, log) if cfg.train.distill_weight > 0 else None
+    best, history = fit(model, train, val, len(fs.classes), cfg.train, fold_dir, seed, desc, log, progress, teacher)
     model.load_state_dict(best)
     res = evaluate(model, test, len(fs.classes))
     best_epoch = history.selected_epoch
@@ -114,6 +121,29 @@ def run_fold(fs: FeatureSet, fold: Fold, seed: int, cfg: ExperimentConfig, fold_
     return result
 
 
+def load_teacher(cfg: ExperimentConfig, fold: Fold, seed: int, norm: Normalizer, log: Logger):
+    """The teacher run's model of this fold (the same seed's, else seed 0's), frozen in eval mode. It must have
+    been trained on the same speakers with the same feature normalization: its best.pt records both."""
+    if not cfg.teacher:
+        raise ValueError("distill_weight > 0 needs a teacher run (--teacher RUN)")
+    folds = Path(cfg.teacher) / "folds"
+    candidates = [folds / f"seed{seed}" / fold.name / "best.pt", folds / "seed0" / fold.name / "best.pt"]
+    path = next((c for c in candidates if c.is_file()), None)
+    if path is None:
+        raise FileNotFoundError(f"teacher {cfg.teacher} has no finished {fold.name} (looked for {candidates[0]})")
+    teacher, ckpt = load_checkpoint(path)
+    if sorted(ckpt["fold"]["train"]) != sorted(fold.train) or ckpt["fold"]["test"] != fold.test:
+        raise ValueError(f"teacher {path} was trained on other speakers than {fold.name}")
+    theirs = ckpt["normalizer"]
+    if theirs.get("mode", "global") != norm.mode or not (np.allclose(theirs["mean"], norm.mean, rtol=1e-4, atol=1e-5)
+                                                           and np.allclose(theirs["std"], norm.std, rtol=1e-4)):
+        raise ValueError(f"teacher {path} normalizes features differently (normalization mode or statistics)")
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    log(f"{fold.name}: distilling from {path} (weight {cfg.train.distill_weight}, T {cfg.train.distill_temperature})")
+    return teacher.eval()
+
+
 def add_integer_scores(result: dict, model, norm: Normalizer, fs: FeatureSet, fold: Fold, fold_dir: Path) -> bool:
     """For a BCRNN with an integer deployment: pack it into `model.packed.npz`, score the test speaker with the
     integer reference (the accuracy the project reports) and compare its decisions with the float model's
@@ -137,7 +167,8 @@ def integer_evaluation(model, norm: Normalizer, fs: FeatureSet, fold: Fold, fold
                           pack_model(model, norm.to_dict(), fs.classes, fs.config.__dict__))
     ref = ReferenceBCRNN.load(fold_dir / "model.packed.npz")
     idx = fs.select([fold.test])
-    y_pred = [int(np.argmax(ref.predict_features(fs.features[i]))) for i in idx]
+    stats = norm.for_speaker(fs, fold.test)  # speaker mode: the test speaker's own statistics (no labels)
+    y_pred = [int(np.argmax(ref.predict_features(fs.features[i], stats))) for i in idx]
     out = metrics.scores(fs.labels[idx], y_pred, len(fs.classes))
     out["y_pred"] = y_pred
     return out, n_bytes
@@ -292,7 +323,7 @@ def export_run(out: Path, fs: FeatureSet, log, n_segments: int = 8) -> dict:
     model, ckpt = load_checkpoint(out / "model.pt")
     path = export_qonnx_model(model, out / "model.qonnx.onnx", ckpt["classes"],
                               frames=model.cfg.segment_frames, mels=model.cfg.n_mels)
-    norm = Normalizer.from_dict(ckpt["normalizer"])
+    norm = Normalizer.from_dict(ckpt["normalizer"]).for_speaker(fs, ckpt["fold"]["test"])
     x, _, _ = fs.segments(fs.select([ckpt["fold"]["test"]]))
     report = check_qonnx_against_reference(path, ReferenceBCRNN.load(out / "model.packed.npz"),
                                            norm(x[:n_segments]))

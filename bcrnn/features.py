@@ -91,29 +91,59 @@ class FeatureSet:
         return np.concatenate(segs), np.asarray(labels, dtype=np.int64), np.asarray(owner, dtype=np.int64)
 
 
+NORMALIZATIONS = ("global", "speaker")
+
+
 @dataclass
 class Normalizer:
-    """Per channel x band z-scoring with statistics from training speakers only."""
+    """Per channel x band z-scoring.
+
+    mode "global": one mean/std for everybody, from the training speakers' frames (the ACRNN recipe).
+    mode "speaker": every speaker is z-scored with the statistics of its own utterances (training, validation
+    and test speakers alike; unsupervised: frames only, never labels). `mean`/`std` then hold the training
+    speakers' pooled statistics only as a fallback; at inference the caller supplies the speaker's statistics
+    with `for_utterances` (e.g. `bcrnn predict` computes them over the files it is given).
+    """
 
     mean: np.ndarray  # (3, 1, bands)
     std: np.ndarray
+    mode: str = "global"
+
+    def __post_init__(self):
+        if self.mode not in NORMALIZATIONS:
+            raise ValueError(f"unknown normalization {self.mode!r}: use one of {', '.join(NORMALIZATIONS)}")
 
     @classmethod
-    def fit(cls, feature_set: FeatureSet, indices) -> "Normalizer":
-        frames = np.concatenate([feature_set.features[i] for i in indices], axis=1)
+    def fit(cls, feature_set: FeatureSet, indices, mode: str = "global") -> "Normalizer":
+        return cls.from_features([feature_set.features[i] for i in indices], mode)
+
+    @classmethod
+    def from_features(cls, features: list[np.ndarray], mode: str = "global") -> "Normalizer":
+        """Statistics over every frame of the given (3, frames, bands) utterances."""
+        # float64 sums: float32 ones depend on memory layout (views of the feature cache vs freshly computed
+        # arrays), enough to move a z-score across an 8-bit input step and flip a decision of the integer model
+        frames = np.concatenate([np.asarray(f, np.float64) for f in features], axis=1)
         mean = frames.mean(axis=1, keepdims=True)
         std = frames.std(axis=1, keepdims=True) + 1e-5
-        return cls(mean.astype(np.float32), std.astype(np.float32))
+        return cls(mean.astype(np.float32), std.astype(np.float32), mode)
+
+    def for_utterances(self, features: list[np.ndarray]) -> "Normalizer":
+        """The normalizer to apply to these utterances of ONE speaker: itself in global mode, the utterances' own
+        statistics in speaker mode."""
+        return self if self.mode == "global" else Normalizer.from_features(features, "speaker")
+
+    def for_speaker(self, feature_set: FeatureSet, speaker) -> "Normalizer":
+        return self.for_utterances([feature_set.features[i] for i in feature_set.select([speaker])])
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return ((x - self.mean) / self.std).astype(np.float32)
 
     def to_dict(self) -> dict:
-        return {"mean": self.mean.tolist(), "std": self.std.tolist()}
+        return {"mean": self.mean.tolist(), "std": self.std.tolist(), "mode": self.mode}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Normalizer":
-        return cls(np.asarray(d["mean"], np.float32), np.asarray(d["std"], np.float32))
+        return cls(np.asarray(d["mean"], np.float32), np.asarray(d["std"], np.float32), d.get("mode", "global"))
 
 
 def _cache_path(corpus: Corpus, cfg: FeatureConfig, cache_dir: Path) -> Path:

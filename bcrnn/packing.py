@@ -89,6 +89,6 @@ def pack_model(model: CRNN, normalizer: dict, classes, feature_config: dict) -> 
     out["norm_std"] = np.asarray(normalizer["std"], np.float32)
     meta = {"model_config": cfg.to_dict(), "classes": list(classes), "feature_config": feature_config,
             "lstm_format": model.lstm.fwd.fmt.to_dict(), "input_scale": INPUT_SCALE, "logit_frac": LOGIT_FRAC,
-            "time_steps": steps}
+            "time_steps": steps, "normalization": normalizer.get("mode", "global")}
     out["meta"] = np.asarray(json.dumps(meta))
     return out

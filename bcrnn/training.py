@@ -33,6 +33,20 @@ class TrainConfig:
     time_masks: int = 0  # SpecAugment-style masks per training segment (0 = off)
     freq_masks: int = 0
     warmup_epochs: int = 1
+    # which weights a fold keeps: "best" = best validation UAR (early stopping with `patience`); "last" = the
+    # weights after the whole epoch budget (no early stopping: the one validation speaker only gets logged);
+    # "average" = the mean of the weights after each of the last `average_epochs` epochs (SWA-style; binary
+    # latent weights are averaged before sign(), batch-norm statistics recomputed on the training data)
+    selection: str = "best"
+    average_epochs: int = 5
+    mixup: float = 0.0  # mixup: Beta(mixup, mixup) mixing weight per batch (0 = off)
+    # knowledge distillation from a teacher (ExperimentConfig.teacher): loss = (1 - w) CE + w T^2 KL(teacher || model)
+    # on temperature-T softmaxes of the same (masked, mixed) batch; w = 0: off
+    distill_weight: float = 0.0
+    distill_temperature: float = 2.0
+
+
+SELECTIONS = ("best", "last", "average")
 
 
 @dataclass
@@ -55,7 +69,8 @@ class FoldHistory:
     val_uar: list = field(default_factory=list)
     lr: list = field(default_factory=list)
     seconds: list = field(default_factory=list)
-    selected_epoch: int = 0  # 1-based epoch whose weights are kept (best validation UAR, ties: lower loss)
+    selected_epoch: int = 0  # 1-based epoch whose weights are kept (best validation UAR, ties: lower loss;
+    # with selection "last"/"average": the last epoch)
 
 
 def lr_factor(epoch: int, cfg: TrainConfig) -> float:
@@ -106,6 +121,25 @@ def evaluate(model: nn.Module, data: SegmentData, n_classes: int, batch_size: in
     return out
 
 
+@torch.no_grad()
+def recompute_batch_norm(model: nn.Module, data: SegmentData, batch_size: int = 64) -> None:
+    """Batch-norm running statistics re-estimated as plain averages over `data` (train mode, no updates): what
+    weights that were never trained as such (an average of several epochs' weights) need before evaluation."""
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average
+    model.train()
+    for s in range(0, len(data) - 1, batch_size):
+        xb = data.x[s : s + batch_size]
+        if len(xb) > 1:
+            model(torch.from_numpy(xb))
+    for m, momentum in zip(bns, momenta):
+        m.momentum = momentum
+    model.eval()
+
+
 def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     """Adam; weight decay only on full-precision parameters that are not batch-norm or bias terms."""
     decay, no_decay = [], []
@@ -117,10 +151,19 @@ def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW(groups, lr=cfg.lr) if cfg.weight_decay else torch.optim.Adam(groups, lr=cfg.lr)
 
 
+def distillation_loss(logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """T^2 KL(softmax(teacher / T) || softmax(logits / T)), batch mean (Hinton et al.'s soft-target term)."""
+    t = temperature
+    return t * t * nn.functional.kl_div(nn.functional.log_softmax(logits / t, dim=1),
+                                        nn.functional.log_softmax(teacher_logits / t, dim=1),
+                                        reduction="batchmean", log_target=True)
+
+
 def fit(model: nn.Module, train: SegmentData, val: SegmentData, n_classes: int, cfg: TrainConfig,
         ckpt_dir: Path, seed: int, desc: str = "", log: Callable[[str], None] = print,
-        progress: bool = True) -> tuple[dict, FoldHistory]:
-    """Train with early stopping on validation UAR; returns the best state dict and the history.
+        progress: bool = True, teacher: nn.Module | None = None) -> tuple[dict, FoldHistory]:
+    """Train with early stopping on validation UAR; returns the best state dict and the history. With a
+    `teacher` (eval mode, frozen) and cfg.distill_weight > 0, its soft targets join the loss.
 
     `ckpt_dir/last.pt` is written after every epoch (model, optimizer, history, best so far) and read back
     when present, which is how `--resume` continues a killed run.
@@ -132,7 +175,12 @@ def fit(model: nn.Module, train: SegmentData, val: SegmentData, n_classes: int, 
     loss_fn = nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float32),
                                   label_smoothing=cfg.label_smoothing)
     plain_loss = nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float32))
+    if cfg.distill_weight > 0 and teacher is None:
+        raise ValueError("distill_weight > 0 needs a teacher (ExperimentConfig.teacher / --teacher)")
+    if cfg.selection not in SELECTIONS:
+        raise ValueError(f"unknown selection {cfg.selection!r}: use one of {', '.join(SELECTIONS)}")
     history, start, best, best_key, since_best = FoldHistory(), 0, None, (-1.0, 0.0), 0
+    avg_sum, avg_count = None, 0  # selection "average": running sum of the last epochs' weights
     last = ckpt_dir / "last.pt"
     state = torch.load(last, weights_only=False) if last.exists() else None
     if state is not None:
@@ -144,14 +192,16 @@ def fit(model: nn.Module, train: SegmentData, val: SegmentData, n_classes: int, 
         opt.load_state_dict(state["optimizer"])
         history = FoldHistory(**state["history"])
         start, best, best_key, since_best = state["epoch"] + 1, state["best"], tuple(state["best_key"]), state["since_best"]
+        avg_sum, avg_count = state.get("avg_sum"), state.get("avg_count", 0)
         log(f"{desc}: resumed after epoch {start}")
     for epoch in range(start, cfg.epochs):
-        if since_best >= cfg.patience:
+        if cfg.selection == "best" and since_best >= cfg.patience:
             break
         t0 = time.time()
         torch.manual_seed(seed * 100_003 + epoch)
         gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
         order = np.random.default_rng([seed, epoch]).permutation(len(train))
+        mix_rng = np.random.default_rng([seed, epoch, 1])
         for group in opt.param_groups:
             group["lr"] = cfg.lr * lr_factor(epoch, cfg)
         model.train()
@@ -165,7 +215,20 @@ def fit(model: nn.Module, train: SegmentData, val: SegmentData, n_classes: int, 
             if cfg.time_masks or cfg.freq_masks:
                 xb = _mask(xb, cfg.time_masks, cfg.freq_masks, gen)
             yb = torch.from_numpy(train.y[idx])
-            loss = loss_fn(model(xb), yb)
+            if cfg.mixup > 0:
+                lam = float(mix_rng.beta(cfg.mixup, cfg.mixup))
+                perm = torch.from_numpy(mix_rng.permutation(len(idx)))
+                xb = lam * xb + (1 - lam) * xb[perm]
+                logits = model(xb)
+                loss = lam * loss_fn(logits, yb) + (1 - lam) * loss_fn(logits, yb[perm])
+            else:
+                logits = model(xb)
+                loss = loss_fn(logits, yb)
+            if cfg.distill_weight > 0:
+                with torch.no_grad():
+                    teacher_logits = teacher(xb)
+                loss = (1 - cfg.distill_weight) * loss + cfg.distill_weight * distillation_loss(
+                    logits, teacher_logits, cfg.distill_temperature)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -181,7 +244,15 @@ def fit(model: nn.Module, train: SegmentData, val: SegmentData, n_classes: int, 
         history.lr.append(opt.param_groups[0]["lr"])
         history.seconds.append(time.time() - t0)
         key = (res["uar"], -res["loss"])  # best validation UAR; ties go to the lower validation loss
-        improved = key > best_key
+        improved = key > best_key and cfg.selection == "best"
+        if cfg.selection == "average" and epoch >= cfg.epochs - cfg.average_epochs:
+            sd = model.state_dict()
+            if avg_sum is None:
+                avg_sum = {k: v.detach().double().clone() for k, v in sd.items() if v.is_floating_point()}
+            else:
+                for k in avg_sum:
+                    avg_sum[k] += sd[k].detach().double()
+            avg_count += 1
         if improved:
             best_key, since_best, history.selected_epoch = key, 0, epoch + 1
             best = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -191,7 +262,18 @@ def fit(model: nn.Module, train: SegmentData, val: SegmentData, n_classes: int, 
             f"val UAR {res['uar']:.3f}{'  *' if improved else ''}  ({history.seconds[-1]:.1f} s)")
         tmp = last.with_name(f".last.{os.getpid()}.tmp")
         torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "history": asdict(history),
-                    "epoch": epoch, "best": best, "best_key": list(best_key), "since_best": since_best},
-                   tmp)
+                    "epoch": epoch, "best": best, "best_key": list(best_key), "since_best": since_best,
+                    "avg_sum": avg_sum, "avg_count": avg_count}, tmp)
         tmp.replace(last)
+    if cfg.selection != "best":
+        history.selected_epoch = len(history.val_uar)
+        if cfg.selection == "average" and avg_count > 1:
+            sd = model.state_dict()
+            model.load_state_dict({k: (avg_sum[k] / avg_count).to(sd[k].dtype) if k in avg_sum else v
+                                   for k, v in sd.items()})
+            recompute_batch_norm(model, train)
+            res = evaluate(model, val, n_classes, loss_fn=plain_loss)
+            log(f"{desc}: average of the last {avg_count} epochs' weights, batch norm re-estimated: "
+                f"val UAR {res['uar']:.3f}")
+        best = {k: v.detach().clone() for k, v in model.state_dict().items()}
     return best, history

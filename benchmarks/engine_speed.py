@@ -52,7 +52,7 @@ def main() -> None:
     corpus = load_corpus(config["dataset"], args.data_dir or config["data_dir"])
     fs = extract_features(corpus, FeatureConfig(**ckpt["feature_config"]), cache_dir=Path("runs/cache"),
                           progress=False)
-    norm = Normalizer.from_dict(ckpt["normalizer"])
+    norm = Normalizer.from_dict(ckpt["normalizer"]).for_speaker(fs, ckpt["fold"]["test"])
     utts = [norm(segment(fs.features[i], fs.config)) for i in fs.select([ckpt["fold"]["test"]])]
 
     engine = PackedEngine.load(run / "model.packed.npz")

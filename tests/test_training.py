@@ -18,11 +18,12 @@ def _fold_data(fs):
     return segment_data(fs, ["s01", "s02"], norm), segment_data(fs, ["s03"], norm)
 
 
-def _fit(fs, tmp, epochs=3, log=lambda m: None):
+def _fit(fs, tmp, epochs=3, log=lambda m: None, **train_kw):
     torch.manual_seed(0)
     model = build_model("bcrnn", "tiny", len(fs.classes))
     train, val = _fold_data(fs)
-    cfg = TrainConfig(epochs=epochs, batch_size=8, patience=10, time_masks=1, freq_masks=1)
+    cfg = TrainConfig(**{"epochs": epochs, "batch_size": 8, "patience": 10, "time_masks": 1, "freq_masks": 1,
+                         **train_kw})
     return fit(model, train, val, len(fs.classes), cfg, tmp, seed=3, log=log, progress=False)
 
 
@@ -33,20 +34,57 @@ def test_same_seed_same_numbers(synth_features, tmp_path):
     assert all(torch.equal(best_a[k], best_b[k]) for k in best_a)
 
 
-def test_resume_after_a_kill_gives_the_uninterrupted_result(synth_features, tmp_path):
-    best_a, hist_a = _fit(synth_features, tmp_path / "a")
+@pytest.mark.parametrize("train_kw", [{}, {"selection": "average", "average_epochs": 2, "mixup": 0.4}])
+def test_resume_after_a_kill_gives_the_uninterrupted_result(synth_features, tmp_path, train_kw):
+    best_a, hist_a = _fit(synth_features, tmp_path / "a", **train_kw)
 
     def killer(msg):
-        if "epoch   2" in msg:
-            raise KeyboardInterrupt  # dies during epoch 2, before its checkpoint is written
+        if "epoch   3" in msg:
+            raise KeyboardInterrupt  # dies during epoch 3, before its checkpoint is written
 
     with pytest.raises(KeyboardInterrupt):
-        _fit(synth_features, tmp_path / "b", log=killer)
+        _fit(synth_features, tmp_path / "b", log=killer, **train_kw)
     state = torch.load(tmp_path / "b" / "last.pt", weights_only=False)
-    assert state["epoch"] == 0  # only epoch 1 was saved
-    best_b, hist_b = _fit(synth_features, tmp_path / "b")
+    assert state["epoch"] == 1  # epochs 1 and 2 were saved (with average_epochs 2: one of them in the sum)
+    best_b, hist_b = _fit(synth_features, tmp_path / "b", **train_kw)
     assert hist_a.train_loss == hist_b.train_loss and hist_a.val_uar == hist_b.val_uar
     assert all(torch.equal(best_a[k], best_b[k]) for k in best_a)
+
+
+def test_fixed_budget_selections_keep_the_last_or_averaged_weights(synth_features, tmp_path):
+    best, hist = _fit(synth_features, tmp_path / "last", epochs=3, selection="last", patience=1)
+    assert len(hist.val_uar) == 3 and hist.selected_epoch == 3  # patience ignored: no early stopping
+    state = torch.load(tmp_path / "last" / "last.pt", weights_only=False)
+    assert all(torch.equal(best[k], state["model"][k]) for k in best)
+    avg, hist = _fit(synth_features, tmp_path / "avg", epochs=3, selection="average", average_epochs=2)
+    state = torch.load(tmp_path / "avg" / "last.pt", weights_only=False)
+    assert state["avg_count"] == 2 and hist.selected_epoch == 3
+    k = "dense.fc.weight"
+    assert torch.allclose(avg[k].double(), state["avg_sum"][k] / 2)
+    assert not torch.equal(avg["dense.bn.running_mean"], state["model"]["dense.bn.running_mean"])  # re-estimated
+    with pytest.raises(ValueError, match="selection"):
+        _fit(synth_features, tmp_path / "bad", selection="best-of-three")
+
+
+def test_recipe_options_round_trip_through_config_json_and_resume(tmp_path):
+    out = tmp_path / "run"
+    cfg = _tiny_cfg(folds=1, epochs=2, normalization="speaker", selection="average", average_epochs=2, mixup=0.2)
+    first = run_experiment(cfg, out, cache_dir=tmp_path / "cache", progress=False, quiet=True)
+    stored = json.loads((out / "config.json").read_text())["experiment"]
+    assert stored["normalization"] == "speaker" and stored["train"]["selection"] == "average"
+    assert ExperimentConfig.from_dict(stored) == cfg
+    again = run_experiment(cfg, out, resume=True, cache_dir=tmp_path / "cache", progress=False, quiet=True)
+    assert again["uar_mean"] == first["uar_mean"]
+    with pytest.raises(RunFolderError, match="normalization"):
+        run_experiment(_tiny_cfg(folds=1, epochs=2, selection="average", average_epochs=2, mixup=0.2), out,
+                       resume=True, cache_dir=tmp_path / "cache", progress=False, quiet=True)
+    # the packed model says how to normalize, and the integer reference uses the test speaker's statistics
+    from bcrnn.reference.model import ReferenceBCRNN
+
+    ref = ReferenceBCRNN.load(out / "model.packed.npz")
+    assert ref.normalization == "speaker"
+    with pytest.raises(ValueError, match="normalization"):
+        _tiny_cfg(normalization="per-utterance")
 
 
 def _tiny_cfg(**kw):
@@ -157,3 +195,33 @@ def test_a_fold_claimed_by_a_live_process_is_skipped(tmp_path):
     # the owner died: its lock is stale, and the fold is trained
     summary = run_experiment(cfg, out, resume=True, cache_dir=tmp_path / "c", progress=False, quiet=True)
     assert summary["n_runs"] == 2 and not (fold_dir / "running.pid").exists()
+
+
+def test_distillation_from_a_teacher_run(tmp_path):
+    """--teacher RUN --distill-weight w: each fold's student learns from the teacher run's model of the same fold
+    (same speakers, same normalization, checked); the loss term is the T^2-scaled KL of the soft targets."""
+    from bcrnn.training import distillation_loss
+
+    teacher_run = tmp_path / "crnn"
+    run_experiment(_tiny_cfg(model="crnn", normalization="speaker"), teacher_run, cache_dir=tmp_path / "cache",
+                   progress=False, quiet=True)
+    student = _tiny_cfg(normalization="speaker", teacher=str(teacher_run), distill_weight=0.5)
+    summary = run_experiment(student, tmp_path / "bcrnn", cache_dir=tmp_path / "cache", progress=False, quiet=True)
+    log = (tmp_path / "bcrnn" / "train.log").read_text()
+    assert log.count("distilling from") == 2 and summary["n_runs"] == 2
+    plain = run_experiment(_tiny_cfg(normalization="speaker"), tmp_path / "plain", cache_dir=tmp_path / "cache",
+                           progress=False, quiet=True)
+    losses = [json.loads(p.read_text())["history"]["train_loss"]
+              for p in sorted((tmp_path / "bcrnn" / "folds").rglob("result.json"))]
+    plain_losses = [json.loads(p.read_text())["history"]["train_loss"]
+                    for p in sorted((tmp_path / "plain" / "folds").rglob("result.json"))]
+    assert losses != plain_losses  # the teacher changes training
+    with pytest.raises(ValueError, match="normalizes features differently"):  # global-normalized student
+        run_experiment(_tiny_cfg(teacher=str(teacher_run), distill_weight=0.5), tmp_path / "bad",
+                       cache_dir=tmp_path / "cache", progress=False, quiet=True)
+    with pytest.raises(FileNotFoundError, match="no finished"):
+        run_experiment(_tiny_cfg(teacher=str(tmp_path / "nothing"), distill_weight=0.5), tmp_path / "bad2",
+                       cache_dir=tmp_path / "cache", progress=False, quiet=True)
+    x, y = torch.randn(4, 7), torch.randn(4, 7)
+    assert float(distillation_loss(x, x, 2.0)) == pytest.approx(0.0, abs=1e-6)
+    assert float(distillation_loss(x, y, 3.0)) > 0

@@ -36,6 +36,20 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)
     p.add_argument("--patience", type=int, help="early stopping: epochs without better validation UAR")
+    p.add_argument("--selection", choices=("best", "last", "average"),
+                   help="weights kept per fold: best validation UAR (default), last epoch, or the average of the "
+                        "last --average-epochs epochs (no early stopping for the last two)")
+    p.add_argument("--average-epochs", type=int, help="selection average: how many final epochs (default 5)")
+    p.add_argument("--mixup", type=float, help="mixup Beta(a, a) parameter (default 0 = off)")
+    p.add_argument("--time-masks", type=int, help="SpecAugment time masks per training segment (default 0)")
+    p.add_argument("--freq-masks", type=int, help="SpecAugment frequency masks per training segment (default 0)")
+    p.add_argument("--weight-decay", type=float, help="AdamW decay of full-precision weight matrices (default 0)")
+    p.add_argument("--dropout", type=float, help="dropout on the pooled vector (model setting; preset default)")
+    p.add_argument("--teacher", help="run folder of a model trained on the same folds (e.g. the CRNN) to distil from")
+    p.add_argument("--distill-weight", type=float, help="weight of the teacher's soft targets (default 0 = off)")
+    p.add_argument("--distill-temperature", type=float, help="softmax temperature of the distillation (default 2)")
+    p.add_argument("--normalization", choices=("global", "speaker"),
+                   help="feature z-scoring: training speakers' statistics (global, default) or each speaker's own")
     p.add_argument("--merge-excited", action="store_true", default=None, help="IEMOCAP: excited counts as happy")
     p.add_argument("--threads", type=int, help="torch threads (default: all cores)")
     p.add_argument("--out", help="run folder (default runs/<dataset>-<model>-<preset>, numbered if it exists)")
@@ -62,13 +76,18 @@ def main(argv=None) -> int:
         "dataset": args.dataset, "data_dir": args.data_dir, "model": args.model, "preset": args.preset,
         "folds": args.folds, "seeds": args.seeds, "seed": args.seed, "merge_excited": args.merge_excited,
         "threads": args.threads, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
-        "patience": args.patience,
+        "patience": args.patience, "normalization": args.normalization, "selection": args.selection,
+        "average_epochs": args.average_epochs, "mixup": args.mixup, "time_masks": args.time_masks,
+        "freq_masks": args.freq_masks, "weight_decay": args.weight_decay, "teacher": args.teacher,
+        "distill_weight": args.distill_weight, "distill_temperature": args.distill_temperature,
     }
     try:
         cfg = load_config(args.config, overrides)
     except (ValueError, FileNotFoundError, TypeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if args.dropout is not None:
+        cfg.model_overrides = {**cfg.model_overrides, "dropout": args.dropout}
     out = Path(args.out) if args.out else default_out(Path("runs") / f"{cfg.dataset}-{cfg.model}-{cfg.preset}",
                                                         args.resume)
     print(f"run folder: {out}")

@@ -64,9 +64,10 @@ class BinaryLSTMLayer(nn.Module):
         h = x.new_zeros(b, self.hidden_size)
         c = x.new_zeros(b, self.hidden_size)
         outputs = [None] * t
+        pre_x_steps = pre_x.unbind(1)  # not pre_x[:, s]: each select's backward would allocate a (B, T, 4H) zero
         steps = range(t - 1, -1, -1) if self.reverse else range(t)
         for s in steps:
-            pre = torch.addmm(pre_x[:, s], _binarize(h, beta), w_h_t)
+            pre = torch.addmm(pre_x_steps[s], _binarize(h, beta), w_h_t)
             sig = torch.sigmoid(pre)
             i, f, o = sig[:, :hs], sig[:, hs : 2 * hs], sig[:, 3 * hs :]
             c = f * c + i * torch.tanh(pre[:, 2 * hs : 3 * hs])
@@ -101,8 +102,9 @@ class BinaryLSTMLayer(nn.Module):
         c = x.new_zeros(b, hs)
         c_int = x.new_zeros(b, hs)
         outputs = [None] * t
+        dot_x_steps = dot_x.unbind(1)  # not dot_x[:, s]: each select's backward would allocate a (B, T, 4H) zero
         for s in range(t - 1, -1, -1) if self.reverse else range(t):
-            dot = dot_x[:, s] + h_sign @ w_h_t
+            dot = dot_x_steps[s] + h_sign @ w_h_t
             acc = mult * dot + offset
             code = torch.clamp(torch.floor((acc.detach() + half_k) / 2 ** fmt.scale_frac), lo, hi)
             pre = _ste(acc / one, code / 2 ** fmt.pre_frac)

@@ -68,8 +68,16 @@ class ReferenceBCRNN:
     def classes(self) -> list[str]:
         return self.meta["classes"]
 
-    def normalize(self, features: np.ndarray) -> np.ndarray:
-        return ((features - self.params["norm_mean"]) / self.params["norm_std"]).astype(np.float32)
+    @property
+    def normalization(self) -> str:
+        """"global" (the stored statistics) or "speaker" (the caller passes the speaker's own statistics)."""
+        return self.meta.get("normalization", "global")
+
+    def normalize(self, features: np.ndarray, stats=None) -> np.ndarray:
+        """z-score with `stats` (anything with .mean/.std, e.g. a Normalizer of the speaker's utterances) or,
+        without, with the stored statistics (global mode; in speaker mode the training speakers' pooled ones)."""
+        mean, std = (self.params["norm_mean"], self.params["norm_std"]) if stats is None else (stats.mean, stats.std)
+        return ((features - mean) / std).astype(np.float32)
 
     def forward(self, codes: np.ndarray, trace: bool = False):
         """One segment's int8 feature codes (3, frames, mels) -> integer logits (classes,) [, boundary streams]."""
@@ -108,13 +116,14 @@ class ReferenceBCRNN:
         streams["logits"] = logits
         return (logits, streams) if trace else logits
 
-    def predict_features(self, features: np.ndarray) -> np.ndarray:
+    def predict_features(self, features: np.ndarray, stats=None) -> np.ndarray:
         """Class probabilities of one utterance from its raw (3, frames, mels) features: every 3-s segment
-        through the integer network, segment posteriors averaged (as the training evaluation does)."""
+        through the integer network, segment posteriors averaged (as the training evaluation does).
+        `stats`: the speaker's normalization statistics (see `normalize`)."""
         from bcrnn.features import FeatureConfig, segment
 
         segments = segment(features, FeatureConfig(**self.meta["feature_config"]))
-        logits = np.stack([self.forward(quantize_features(self.normalize(s))) for s in segments])
+        logits = np.stack([self.forward(quantize_features(self.normalize(s, stats))) for s in segments])
         return self.probabilities(logits).mean(axis=0)
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:

@@ -1,0 +1,54 @@
+"""Mean +- std test UAR / WA over the finished folds of run folders, also of partial runs (--only-folds).
+
+    python training/summarize.py runs/A runs/B [--folds 1,3,5,9]
+
+For a BCRNN the integer reference's scores are the ones reported (test_integer); std is the population std over
+folds, as in metrics.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+
+def summarize(run: Path, folds: set[int] | None = None) -> dict:
+    rows = []
+    for path in sorted(run.glob("folds/seed*/*/result.json")):
+        r = json.loads(path.read_text())
+        if folds is not None and r["fold"] not in folds:
+            continue
+        scores = r.get("test_integer", r["test"])
+        rows.append((r["fold"], r["test_speaker"], scores["uar"], scores["wa"], r["train_seconds"], r["best_epoch"]))
+    if not rows:
+        return {"run": str(run), "n": 0}
+    uar, wa, sec = (np.array([row[i] for row in rows]) for i in (2, 3, 4))
+    return {"run": str(run), "n": len(rows), "folds": [row[0] for row in rows],
+            "per_fold_uar": [round(float(u), 3) for u in uar], "selected_epochs": [row[5] for row in rows],
+            "uar_mean": float(uar.mean()), "uar_std": float(uar.std()), "wa_mean": float(wa.mean()),
+            "wa_std": float(wa.std()), "train_minutes": float(sec.sum() / 60),
+            "integer": "test_integer" in json.loads(next(run.glob("folds/seed*/*/result.json")).read_text())}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("runs", nargs="+")
+    p.add_argument("--folds", help="only these fold indices, e.g. 1,3,5,9")
+    args = p.parse_args(argv)
+    folds = {int(f) for f in args.folds.split(",")} if args.folds else None
+    for run in args.runs:
+        s = summarize(Path(run), folds)
+        if not s["n"]:
+            print(f"{run}: no finished fold")
+            continue
+        print(f"{run}: UAR {100 * s['uar_mean']:.1f} +- {100 * s['uar_std']:.1f}  WA {100 * s['wa_mean']:.1f} +- "
+              f"{100 * s['wa_std']:.1f}  over {s['n']} folds {s['folds']} {'(integer reference)' if s['integer'] else ''}"
+              f"  per fold {s['per_fold_uar']}  epochs {s['selected_epochs']}  train {s['train_minutes']:.0f} min")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
