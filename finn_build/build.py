@@ -62,7 +62,7 @@ def verification_segments(run_dir: Path, data_dir: Path | None, speaker: str | N
     if speaker not in set(fs.speakers):
         raise SystemExit(f"speaker {speaker!r} is not in the corpus (speakers: {sorted(set(fs.speakers))})")
     x, _, _ = fs.segments(fs.select([speaker]))
-    return speaker, Normalizer.from_dict(ckpt["normalizer"])(x)
+    return speaker, Normalizer.from_dict(ckpt["normalizer"]).for_speaker(fs, speaker)(x)
 
 
 def main(argv=None) -> int:

@@ -97,7 +97,7 @@ def main(argv=None) -> int:
     corpus = load_corpus(config["dataset"], args.data_dir or config.get("data_dir"))
     fs = extract_features(corpus, cache_dir=ROOT / "runs" / "cache")
     idx = fs.select([ckpt["fold"]["test"]])[: args.utterances]
-    norm = Normalizer.from_dict(ckpt["normalizer"])
+    norm = Normalizer.from_dict(ckpt["normalizer"]).for_speaker(fs, ckpt["fold"]["test"])  # speaker mode: own stats
     segments = np.concatenate([norm(segment(fs.features[i], fs.config)) for i in idx])
     packed = load_packed(run / "model.packed.npz")
     out_root = (args.out or ROOT / "build" / "rtl" / run.name).resolve()
