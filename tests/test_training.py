@@ -225,3 +225,24 @@ def test_distillation_from_a_teacher_run(tmp_path):
     x, y = torch.randn(4, 7), torch.randn(4, 7)
     assert float(distillation_loss(x, x, 2.0)) == pytest.approx(0.0, abs=1e-6)
     assert float(distillation_loss(x, y, 3.0)) > 0
+
+
+def test_jobs_share_the_folds_of_one_run(tmp_path):
+    """train.py --jobs 2: two processes on one run folder, each fold trained once, the reports written once all
+    are done; a bad --jobs is refused."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    cmd = [sys.executable, str(ROOT / "training" / "train.py"), "--preset", "tiny", "--folds", "2", "--epochs", "1",
+           "--batch-size", "16", "--threads", "2", "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "run")]
+    done = subprocess.run(cmd + ["--jobs", "2"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "2 processes, 1 torch thread(s) each" in done.stdout
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["n_runs"] == 2
+    log = (tmp_path / "run" / "train.log").read_text()
+    assert log.count(": train ") == 2  # each fold trained by exactly one of the processes
+    bad = subprocess.run(cmd[:-2] + ["--out", str(tmp_path / "bad"), "--jobs", "0"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "--jobs must be at least 1" in bad.stderr

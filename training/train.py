@@ -5,12 +5,15 @@
     python training/train.py --config training/configs/emodb_small.yaml --model crnn
 
 Every fold's checkpoints and the reports (metrics.json, confusion.png, curves.png, size.json) land in --out;
---resume continues a killed run where it stopped.
+--resume continues a killed run where it stopped. --jobs N trains N folds at a time in N processes that share the
+run folder (each takes the next fold nobody has claimed; the torch threads are split between them).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -54,6 +57,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, help="torch threads (default: all cores)")
     p.add_argument("--out", help="run folder (default runs/<dataset>-<model>-<preset>, numbered if it exists)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out (default: the latest one)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="train this many folds at once, in as many processes sharing the run folder (default 1)")
     p.add_argument("--only-folds", help="train only these fold indices (e.g. 0-4 or 1,3): share a run folder "
                                         "between processes; the last one to finish writes the reports")
     p.add_argument("--cache-dir", default="runs/cache", help="feature cache folder (default runs/cache)")
@@ -86,11 +91,16 @@ def main(argv=None) -> int:
     except (ValueError, FileNotFoundError, TypeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if args.jobs < 1:
+        print("error: --jobs must be at least 1", file=sys.stderr)
+        return 2
     if args.dropout is not None:
         cfg.model_overrides = {**cfg.model_overrides, "dropout": args.dropout}
     out = Path(args.out) if args.out else default_out(Path("runs") / f"{cfg.dataset}-{cfg.model}-{cfg.preset}",
                                                         args.resume)
     print(f"run folder: {out}")
+    if args.jobs > 1:
+        return run_jobs(argv if argv is not None else sys.argv[1:], args.jobs, cfg.threads, out)
     from bcrnn.experiment import RunFolderError, run_experiment  # heavy imports after argument checks
     from bcrnn.export import ExportCheckError
 
@@ -108,6 +118,26 @@ def main(argv=None) -> int:
         print(f"\ninterrupted: continue with  python training/train.py --out {out} --resume", file=sys.stderr)
         return 130
     return 0
+
+
+def run_jobs(argv: list[str], jobs: int, threads: int, out: Path) -> int:
+    """`jobs` copies of this command on the same run folder (--resume lets them share it; each claims the folds it
+    trains, see bcrnn.experiment.run_experiment), torch threads split between them, progress bars off (their
+    logs interleave); whichever finishes last with every fold done writes the reports."""
+    child = [a for i, a in enumerate(argv) if a != "--jobs" and not a.startswith("--jobs=")
+             and not (i > 0 and argv[i - 1] == "--jobs")]
+    per_job = max(1, (threads or os.cpu_count() or 1) // jobs)
+    child += ["--out", str(out), "--resume", "--threads", str(per_job), "--no-progress"]
+    print(f"{jobs} processes, {per_job} torch thread(s) each")
+    procs = [subprocess.Popen([sys.executable, __file__, *child]) for _ in range(jobs)]
+    try:
+        codes = [p.wait() for p in procs]
+    except KeyboardInterrupt:
+        for p in procs:
+            p.wait()
+        print(f"\ninterrupted: continue with  python training/train.py --out {out} --resume", file=sys.stderr)
+        return 130
+    return max(codes)
 
 
 if __name__ == "__main__":
