@@ -236,7 +236,8 @@ def test_jobs_share_the_folds_of_one_run(tmp_path):
     from conftest import ROOT
 
     cmd = [sys.executable, str(ROOT / "training" / "train.py"), "--preset", "tiny", "--folds", "2", "--epochs", "1",
-           "--batch-size", "16", "--threads", "2", "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "run")]
+           "--batch-size", "16", "--threads", "2", "--cache-dir", str(tmp_path / "cache"),
+           "--out", str(tmp_path / "run")]
     done = subprocess.run(cmd + ["--jobs", "2"], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "2 processes, 1 torch thread(s) each" in done.stdout
