@@ -229,7 +229,7 @@ def test_distillation_from_a_teacher_run(tmp_path):
 
 def test_jobs_share_the_folds_of_one_run(tmp_path):
     """train.py --jobs 2: two processes on one run folder, each fold trained once, the reports written once all
-    are done; a bad --jobs is refused."""
+    are done; a bad --jobs is refused, and so is an existing run without --resume (as without --jobs)."""
     import subprocess
     import sys
 
@@ -247,3 +247,5 @@ def test_jobs_share_the_folds_of_one_run(tmp_path):
     assert log.count(": train ") == 2  # each fold trained by exactly one of the processes
     bad = subprocess.run(cmd[:-2] + ["--out", str(tmp_path / "bad"), "--jobs", "0"], capture_output=True, text=True)
     assert bad.returncode == 2 and "--jobs must be at least 1" in bad.stderr
+    again = subprocess.run(cmd + ["--jobs", "2"], capture_output=True, text=True)  # the run exists, no --resume
+    assert again.returncode == 2 and "pass --resume" in again.stderr
