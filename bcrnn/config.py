@@ -92,10 +92,6 @@ def load_config(path: str | Path | None, overrides: dict) -> ExperimentConfig:
 
     if cfg.normalization not in NORMALIZATIONS:
         raise ValueError(f"normalization must be one of {', '.join(NORMALIZATIONS)}, got {cfg.normalization!r}")
-    from bcrnn.training import SELECTIONS
-
-    if cfg.train.selection not in SELECTIONS:
-        raise ValueError(f"selection must be one of {', '.join(SELECTIONS)}, got {cfg.train.selection!r}")
     if not cfg.train.lr > 0:
         raise ValueError(f"lr must be positive, got {cfg.train.lr}")
     return cfg

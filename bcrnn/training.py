@@ -45,6 +45,10 @@ class TrainConfig:
     distill_weight: float = 0.0
     distill_temperature: float = 2.0
 
+    def __post_init__(self):
+        if self.selection not in SELECTIONS:
+            raise ValueError(f"unknown selection {self.selection!r}: use one of {', '.join(SELECTIONS)}")
+
 
 SELECTIONS = ("best", "last", "average")
 
@@ -177,8 +181,6 @@ def fit(model: nn.Module, train: SegmentData, val: SegmentData, n_classes: int, 
     plain_loss = nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float32))
     if cfg.distill_weight > 0 and teacher is None:
         raise ValueError("distill_weight > 0 needs a teacher (ExperimentConfig.teacher / --teacher)")
-    if cfg.selection not in SELECTIONS:
-        raise ValueError(f"unknown selection {cfg.selection!r}: use one of {', '.join(SELECTIONS)}")
     history, start, best, best_key, since_best = FoldHistory(), 0, None, (-1.0, 0.0), 0
     avg_sum, avg_count = None, 0  # selection "average": running sum of the last epochs' weights
     last = ckpt_dir / "last.pt"
@@ -219,10 +221,10 @@ def fit(model: nn.Module, train: SegmentData, val: SegmentData, n_classes: int, 
                 lam = float(mix_rng.beta(cfg.mixup, cfg.mixup))
                 perm = torch.from_numpy(mix_rng.permutation(len(idx)))
                 xb = lam * xb + (1 - lam) * xb[perm]
-                logits = model(xb)
+            logits = model(xb)
+            if cfg.mixup > 0:
                 loss = lam * loss_fn(logits, yb) + (1 - lam) * loss_fn(logits, yb[perm])
             else:
-                logits = model(xb)
                 loss = loss_fn(logits, yb)
             if cfg.distill_weight > 0:
                 with torch.no_grad():

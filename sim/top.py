@@ -15,6 +15,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -131,8 +132,8 @@ def finn_estimate(run: Path, folding: str, description_json: Path) -> dict | Non
     out.mkdir(parents=True, exist_ok=True)
     config = out / "folding_config.json"
     config.write_text(json.dumps(finn_folding_config(json.loads(description_json.read_text())), indent=1))
-    target = flow.BuildTarget(name=name, board="Ultra96", fpga_part="xczu3eg-sbva484-1-e", clock_ns=1e9 / CLOCK_HZ,
-                              folding_config=str(config), limits={"LUT": 70560, "BRAM_18K": 216, "DSP": 360})
+    # the ZU3EG target's board, part, 200 MHz clock and limits, with the RTL's folding instead of a rate
+    target = replace(flow.BuildTarget.load("zu3eg-fast"), name=name, target_fps=None, folding_config=str(config))
     summary = flow.summarize(flow.run_build(run, target, out), target)
     print(f"FINN estimate at the same folding ({config}): {summary['bottleneck_cycles']:,} cycles per segment "
           f"({summary['bottleneck']}) -> {summary['segments_per_second']:,.0f} segments/s at 200 MHz; "

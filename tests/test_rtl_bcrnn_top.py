@@ -26,7 +26,7 @@ SHARED_BUILD = ROOT / "build" / "test_rtl_bcrnn_top"  # the Verilator build of t
 
 @pytest.mark.parametrize("sim, preset, folding, segments", [
     ("verilator", "small", "zu3eg", 2),   # the real architecture at the ZU3EG folding
-    ("icarus", "tiny", "tiny", 2),        # Icarus is slow on the wide small design: the tiny preset's sizes
+    ("icarus", "tiny", "tiny", 2),        # Icarus takes ~1 min per small-preset segment: the tiny sizes in CI
 ])
 def test_bcrnn_top_equals_reference_on_emodb(emodb_segments, tmp_path, sim, preset, folding, segments):
     from bcrnn.rtl.top import Folding

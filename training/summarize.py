@@ -22,7 +22,8 @@ def summarize(run: Path, folds: set[int] | None = None) -> dict:
         if folds is not None and r["fold"] not in folds:
             continue
         scores = r.get("test_integer", r["test"])
-        rows.append((r["fold"], r["test_speaker"], scores["uar"], scores["wa"], r["train_seconds"], r["best_epoch"]))
+        rows.append((r["fold"], r["test_speaker"], scores["uar"], scores["wa"], r["train_seconds"], r["best_epoch"],
+                     "test_integer" in r))
     if not rows:
         return {"run": str(run), "n": 0}
     uar, wa, sec = (np.array([row[i] for row in rows]) for i in (2, 3, 4))
@@ -30,7 +31,7 @@ def summarize(run: Path, folds: set[int] | None = None) -> dict:
             "per_fold_uar": [round(float(u), 3) for u in uar], "selected_epochs": [row[5] for row in rows],
             "uar_mean": float(uar.mean()), "uar_std": float(uar.std()), "wa_mean": float(wa.mean()),
             "wa_std": float(wa.std()), "train_minutes": float(sec.sum() / 60),
-            "integer": "test_integer" in json.loads(next(run.glob("folds/seed*/*/result.json")).read_text())}
+            "integer": all(row[6] for row in rows)}
 
 
 def main(argv=None) -> int:

@@ -92,7 +92,8 @@ def build_config(target: BuildTarget, out_dir: Path, vivado: bool):
         output_dir=str(out_dir), synth_clk_period_ns=target.clock_ns, board=target.board,
         fpga_part=target.resolved_part(), shell_flow_type=ShellFlowType.VIVADO_ZYNQ, generate_outputs=outputs,
         target_fps=target.target_fps, mvau_wwidth_max=target.mvau_wwidth_max,
-        folding_config_file=Path(target.folding_config) if target.folding_config else None, steps=NO_VIVADO_STEPS + (VIVADO_STEPS if vivado else []),
+        folding_config_file=Path(target.folding_config) if target.folding_config else None,
+        steps=NO_VIVADO_STEPS + (VIVADO_STEPS if vivado else []),
         save_intermediate_models=True, verbose=False)
 
 
