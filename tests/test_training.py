@@ -18,13 +18,13 @@ def _fold_data(fs):
     return segment_data(fs, ["s01", "s02"], norm), segment_data(fs, ["s03"], norm)
 
 
-def _fit(fs, tmp, epochs=3, log=lambda m: None, **train_kw):
+def _fit(fs, tmp, epochs=3, log=lambda m: None, teacher=None, **train_kw):
     torch.manual_seed(0)
     model = build_model("bcrnn", "tiny", len(fs.classes))
     train, val = _fold_data(fs)
     cfg = TrainConfig(**{"epochs": epochs, "batch_size": 8, "patience": 10, "time_masks": 1, "freq_masks": 1,
                          **train_kw})
-    return fit(model, train, val, len(fs.classes), cfg, tmp, seed=3, log=log, progress=False)
+    return fit(model, train, val, len(fs.classes), cfg, tmp, seed=3, log=log, progress=False, teacher=teacher)
 
 
 def test_same_seed_same_numbers(synth_features, tmp_path):
@@ -249,3 +249,42 @@ def test_jobs_share_the_folds_of_one_run(tmp_path):
     assert bad.returncode == 2 and "--jobs must be at least 1" in bad.stderr
     again = subprocess.run(cmd + ["--jobs", "2"], capture_output=True, text=True)  # the run exists, no --resume
     assert again.returncode == 2 and "pass --resume" in again.stderr
+
+
+class _CountingTeacher(torch.nn.Module):
+    """A fixed random linear teacher that counts the segments it has seen."""
+
+    def __init__(self, n_classes):
+        super().__init__()
+        self.proj = torch.nn.LazyLinear(n_classes)
+        self.seen = 0
+
+    def forward(self, x):
+        self.seen += len(x)
+        return self.proj(x.flatten(1)) * 3
+
+
+def test_distillation_computes_the_teacher_once_per_segment_without_augmentation(synth_features, tmp_path):
+    """Without masks or mixup a segment's input is fixed, so its teacher logits are computed once per fold and
+    reused every epoch; with masks the teacher sees each (masked) batch. Both reach the loss the same way."""
+    from bcrnn.training import teacher_logits
+
+    torch.manual_seed(1)
+    n_classes = len(synth_features.classes)
+    teacher = _CountingTeacher(n_classes).eval()
+    train, _ = _fold_data(synth_features)
+    with torch.no_grad():
+        expected = teacher(torch.from_numpy(train.x))
+    teacher.seen = 0
+    assert torch.allclose(teacher_logits(teacher, train.x, 8), expected, atol=1e-5)
+    assert teacher.seen == len(train)
+
+    teacher.seen = 0
+    _, hist = _fit(synth_features, tmp_path / "cached", epochs=3, time_masks=0, freq_masks=0, distill_weight=0.7,
+                   teacher=teacher)
+    assert teacher.seen == len(train)  # once, not once per epoch
+    teacher.seen = 0
+    _, hist_masked = _fit(synth_features, tmp_path / "masked", epochs=3, distill_weight=0.7, teacher=teacher)
+    assert teacher.seen == 3 * (len(train) - (len(train) % 8 == 1))  # every epoch (a batch of 1 is dropped)
+    _, hist_plain = _fit(synth_features, tmp_path / "plain", epochs=3, time_masks=0, freq_masks=0)
+    assert hist.train_loss != hist_plain.train_loss  # the cached soft targets do reach the loss
