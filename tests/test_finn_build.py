@@ -5,6 +5,7 @@ executed by FINN equals the integer reference at every layer boundary on real Em
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 import shutil
 import subprocess
 import sys
@@ -40,17 +41,17 @@ def make_run_dir(path, fs, norm, x, overrides=None, preset="small"):
 
 
 @pytest.fixture(scope="module")
-def small_run(emodb_segments, tmp_path_factory):
+def hw_run(emodb_segments, tmp_path_factory):
     fs, norm, x = emodb_segments
-    return make_run_dir(tmp_path_factory.mktemp("run") / "bcrnn-small", fs, norm, x)
+    return make_run_dir(tmp_path_factory.mktemp("run") / "bcrnn-hw", fs, norm, x, preset="hw")
 
 
 @pytest.fixture(scope="module")
-def fast_build(finn_env, small_run, tmp_path_factory):
+def fast_build(finn_env, hw_run, tmp_path_factory):
     from bcrnn.dataflow.flow import BuildTarget, run_build
 
     target = BuildTarget.load("zu3eg-fast")
-    return target, run_build(small_run, target, tmp_path_factory.mktemp("build") / "zu3eg-fast")
+    return target, run_build(hw_run, target, tmp_path_factory.mktemp("build") / "zu3eg-fast")
 
 
 def test_hw_graph_is_all_hardware_with_our_lstm_layer(fast_build):
@@ -72,7 +73,7 @@ def test_hw_graph_is_all_hardware_with_our_lstm_layer(fast_build):
     assert len(xnor) == 2  # the dense layer and the output layer; the conv (int8) and FC (int) are not XNOR
 
 
-def test_hw_graph_execution_equals_reference_on_emodb(emodb_segments, fast_build, small_run):
+def test_hw_graph_execution_equals_reference_on_emodb(emodb_segments, fast_build, hw_run):
     from qonnx.core.modelwrapper import ModelWrapper
 
     from bcrnn.dataflow.flow import step_model_path
@@ -82,7 +83,7 @@ def test_hw_graph_execution_equals_reference_on_emodb(emodb_segments, fast_build
     _, out = fast_build
     _, _, x = emodb_segments
     model = ModelWrapper(str(step_model_path(out, "step_create_dataflow_partition")))
-    ref = ReferenceBCRNN.load(small_run / "model.packed.npz")
+    ref = ReferenceBCRNN.load(hw_run / "model.packed.npz")
     report = compare_with_reference(model, ref, x[:4], progress=False)
     per = report.to_dict()["per_boundary"]
     assert set(per) == {"conv0", "dense", "lstm", "pool", "fc", "logits", "label"}
@@ -98,9 +99,13 @@ def test_hw_graph_execution_equals_reference_on_emodb(emodb_segments, fast_build
         compare_with_reference(model, ref, x[:1], progress=False)
 
 
-def test_fast_target_estimates_reach_1000_segments_per_second_on_a_zu3eg(fast_build):
+def test_fast_target_estimates_reach_1000_segments_per_second_on_a_zu3eg(fast_build, hw_run):
+    """The `hw` preset's promise: conv + dense + LSTM within a ZU3EG at >= 1,000 segments/s by FINN's estimate."""
     from bcrnn.dataflow.flow import summarize
+    from bcrnn.models import PRESETS, CRNNConfig
 
+    built = CRNNConfig.from_dict(torch.load(hw_run / "model.pt", weights_only=False)["model_config"])
+    assert replace(built, binary=False) == PRESETS["hw"]
     target, out = fast_build
     s = summarize(out, target)
     assert s["clock_mhz"] == 200 and s["fpga_part"] == "xczu3eg-sbva484-1-e"
@@ -158,7 +163,7 @@ def test_lstm_folding_meets_the_cycle_budget_with_divisors(fast_build):
     assert (pe, simd) == (4 * h, d + h)
 
 
-def test_packed_model_from_another_run_is_refused(finn_env, small_run, emodb_segments, tmp_path):
+def test_packed_model_from_another_run_is_refused(finn_env, hw_run, emodb_segments, tmp_path):
     """The output layer's integer affine comes from the packed file: a packed file of another model is caught."""
     from qonnx.core.modelwrapper import ModelWrapper
 
@@ -169,7 +174,7 @@ def test_packed_model_from_another_run_is_refused(finn_env, small_run, emodb_seg
 
     fs, norm, x = emodb_segments
     other = tmp_path / "other"
-    shutil.copytree(small_run, other)
+    shutil.copytree(hw_run, other)
     save_packed(other / "model.packed.npz",
                 pack_model(trained_like({}, x, seed=1, preset="small"), norm.to_dict(), fs.classes,
                            fs.config.__dict__))
@@ -195,11 +200,11 @@ def test_two_conv_model_converts_and_matches(finn_env, emodb_segments, tmp_path)
     assert np.all([v > 0 for v in report.values.values()])
 
 
-def test_build_script_end_to_end(small_run, tmp_path):
+def test_build_script_end_to_end(hw_run, tmp_path):
     """`python finn_build/build.py RUN`: both targets, verification on the run's test speaker (HW graph and the
     LSTM's HLS C simulation with each target's folding), the report."""
     out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, str(ROOT / "finn_build" / "build.py"), str(small_run), "--out", str(out),
+    proc = subprocess.run([sys.executable, str(ROOT / "finn_build" / "build.py"), str(hw_run), "--out", str(out),
                            "--max-segments", "2", "--hls-csim"], capture_output=True, text=True, timeout=900,
                           cwd=ROOT)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -214,15 +219,15 @@ def test_build_script_end_to_end(small_run, tmp_path):
     assert "NOT installed" in proc.stdout  # without Vivado the script says so
 
 
-def test_vivado_switch_fails_loudly_without_vivado(small_run, tmp_path):
-    proc = subprocess.run([sys.executable, str(ROOT / "finn_build" / "build.py"), str(small_run), "--out",
+def test_vivado_switch_fails_loudly_without_vivado(hw_run, tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "finn_build" / "build.py"), str(hw_run), "--out",
                            str(tmp_path), "--folding", "zu3eg-fast", "--vivado", "--no-verify"],
                           capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert proc.returncode != 0
     assert "Vivado" in proc.stdout + proc.stderr
 
 
-def test_finn_estimate_at_the_rtl_folding(finn_env, small_run, tmp_path):
+def test_finn_estimate_at_the_rtl_folding(finn_env, hw_run, tmp_path):
     """sim/top.py sets FINN's estimate of the same folding beside the simulated cycles: the RTL's ZU3EG folding,
     translated by bcrnn.rtl.top.finn_folding_config, is what FINN's layers get (a folding-config build, no
     target_fps), and FINN's conv and dense cycles equal the RTL blocks' formulas (12,000 windows x 64/8 channel
@@ -233,11 +238,11 @@ def test_finn_estimate_at_the_rtl_folding(finn_env, small_run, tmp_path):
     from bcrnn.dataflow.flow import BuildTarget, run_build, step_model_path, summarize
     from bcrnn.rtl.top import Folding, finn_folding_config, generate
 
-    description = generate(small_run / "model.packed.npz", Folding.load("zu3eg"), tmp_path / "rtl")
+    description = generate(hw_run / "model.packed.npz", Folding.load("zu3eg"), tmp_path / "rtl")
     config = tmp_path / "folding.json"
     config.write_text(json.dumps(finn_folding_config(description)))
     target = BuildTarget(name="rtl-zu3eg", board="Ultra96", folding_config=str(config))
-    out = run_build(small_run, target, tmp_path / "build")
+    out = run_build(hw_run, target, tmp_path / "build")
     hw = ModelWrapper(str(step_model_path(out, "step_hw_codegen")))
     folded = {n.name: (getCustomOp(n).get_nodeattr("PE"), getCustomOp(n).get_nodeattr("SIMD"))
               for n in hw.graph.node if n.op_type in ("MVAU_hls", "BinaryLSTM_hls")}
