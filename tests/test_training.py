@@ -1,6 +1,7 @@
 """Training loop: determinism, resume after a kill, and the run folder's reports."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -124,6 +125,18 @@ def test_run_folder_has_every_report(tmp_path):
     assert size["compression"] == pytest.approx(size["float32_mb"] / size["packed_mb"])
     assert size["binary"] and size["compression"] > 1  # tiny: the npz headers weigh as much as its bits
     assert summary["uar_mean"] == m["uar_mean"]
+    # training/summarize.py reads the folds' result files and agrees with metrics.json
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("summarize", Path(__file__).parents[1] / "training/summarize.py")
+    summarize = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(summarize)
+    s = summarize.summarize(out)
+    assert s["n"] == 2 and s["integer"] and s["uar_mean"] == pytest.approx(m["uar_mean"])
+    assert s["confusion"] == m["confusion_sum"] and s["packed_mb"] > 0
+    table = summarize.markdown(s, out)
+    assert f"**{100 * m['uar_mean']:.1f} +- {100 * m['uar_std']:.1f}**" in table
+    assert sum(line.startswith(("| ang", "| hap", "| sad", "| neu")) for line in table.splitlines()) == 4
 
 
 def test_existing_run_needs_resume_and_resume_checks_the_config(tmp_path):

@@ -1,9 +1,10 @@
 """Mean +- std test UAR / WA over the finished folds of run folders, also of partial runs (--only-folds).
 
-    python training/summarize.py runs/A runs/B [--folds 1,3,5,9]
+    python training/summarize.py runs/A runs/B [--folds 1,3,5,9] [--markdown]
 
 For a BCRNN the integer reference's scores are the ones reported (test_integer); std is the population std over
-folds, as in metrics.json.
+folds, as in metrics.json. --markdown prints the README's results rows instead: per-class recall (mean over
+folds), packed size, training time, and the confusion matrix summed over the folds.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ def summarize(run: Path, folds: set[int] | None = None) -> dict:
             continue
         scores = r.get("test_integer", r["test"])
         rows.append((r["fold"], r["test_speaker"], scores["uar"], scores["wa"], r["train_seconds"], r["best_epoch"],
-                     "test_integer" in r))
+                     "test_integer" in r, scores["recall"], scores["confusion"], r.get("packed_bytes")))
     if not rows:
         return {"run": str(run), "n": 0}
     uar, wa, sec = (np.array([row[i] for row in rows]) for i in (2, 3, 4))
@@ -31,19 +32,45 @@ def summarize(run: Path, folds: set[int] | None = None) -> dict:
             "per_fold_uar": [round(float(u), 3) for u in uar], "selected_epochs": [row[5] for row in rows],
             "uar_mean": float(uar.mean()), "uar_std": float(uar.std()), "wa_mean": float(wa.mean()),
             "wa_std": float(wa.std()), "train_minutes": float(sec.sum() / 60),
-            "integer": all(row[6] for row in rows)}
+            "integer": all(row[6] for row in rows),
+            "recall_mean": np.nanmean([row[7] for row in rows], axis=0).tolist(),  # nan: class not in a fold
+            "confusion": np.sum([row[8] for row in rows], axis=0).tolist(),
+            "packed_mb": max((row[9] or 0) for row in rows) / 1e6 or None}
+
+
+def markdown(s: dict, run: Path) -> str:
+    """The README's row of a run (and its pooled confusion matrix: rows true class, columns predicted)."""
+    config = json.loads((run / "config.json").read_text())
+    exp, classes = config["experiment"], config["classes"]
+    if s["packed_mb"]:
+        size = f"{s['packed_mb']:.3f} packed"
+    else:
+        size_file = run / "size.json"
+        size = f"{json.loads(size_file.read_text())['packed_mb']:.3f} float32" if size_file.exists() else "?"
+    recall = " / ".join(f"{100 * r:.0f}" for r in s["recall_mean"])
+    lines = [f"| {exp['model'].upper()} `{exp['preset']}` ({run.name}) | {s['n']} | **{100 * s['uar_mean']:.1f} +- "
+             f"{100 * s['uar_std']:.1f}** | {100 * s['wa_mean']:.1f} +- {100 * s['wa_std']:.1f} | {recall} | {size} | "
+             f"{s['train_minutes']:.0f} min |", "",
+             f"Confusion matrix of {run.name}, summed over folds {s['folds']} (rows: true, columns: predicted):", "",
+             "| | " + " | ".join(c[:3] for c in classes) + " |", "|---" * (len(classes) + 1) + "|"]
+    lines += [f"| {c[:3]} | " + " | ".join(str(int(v)) for v in row) + " |" for c, row in zip(classes, s["confusion"])]
+    return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("runs", nargs="+")
     p.add_argument("--folds", help="only these fold indices, e.g. 1,3,5,9")
+    p.add_argument("--markdown", action="store_true", help="the README's results rows and confusion matrices")
     args = p.parse_args(argv)
     folds = {int(f) for f in args.folds.split(",")} if args.folds else None
     for run in args.runs:
         s = summarize(Path(run), folds)
         if not s["n"]:
             print(f"{run}: no finished fold")
+            continue
+        if args.markdown:
+            print(markdown(s, Path(run)) + "\n")
             continue
         print(f"{run}: UAR {100 * s['uar_mean']:.1f} +- {100 * s['uar_std']:.1f}  WA {100 * s['wa_mean']:.1f} +- "
               f"{100 * s['wa_std']:.1f}  over {s['n']} folds {s['folds']} {'(integer reference)' if s['integer'] else ''}"
