@@ -37,6 +37,8 @@ class ExperimentConfig:
     # knowledge distillation: a finished run (e.g. the CRNN) with the same folds, whose fold model teaches this
     # fold's model (train.distill_weight, train.distill_temperature); None: no teacher
     teacher: str | None = None
+    # start each fold's BCRNN from the teacher's (a full-precision CRNN of the same sizes) trained weights
+    init_from_teacher: bool = False
     model_overrides: dict = field(default_factory=dict)  # CRNNConfig fields replacing the preset's
     train: TrainConfig = field(default_factory=TrainConfig)
 
@@ -94,4 +96,7 @@ def load_config(path: str | Path | None, overrides: dict) -> ExperimentConfig:
         raise ValueError(f"normalization must be one of {', '.join(NORMALIZATIONS)}, got {cfg.normalization!r}")
     if not cfg.train.lr > 0:
         raise ValueError(f"lr must be positive, got {cfg.train.lr}")
+    if cfg.init_from_teacher and not (cfg.teacher and cfg.model == "bcrnn"):
+        raise ValueError("init_from_teacher starts a BCRNN from its teacher run's CRNN: give --model bcrnn and "
+                         "--teacher RUN")
     return cfg

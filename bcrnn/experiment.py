@@ -21,7 +21,7 @@ from bcrnn.config import ExperimentConfig
 from bcrnn.corpora import load_corpus
 from bcrnn.features import FeatureConfig, FeatureSet, Normalizer, extract_features
 from bcrnn.folds import Fold, speaker_folds
-from bcrnn.models import build_model, load_checkpoint
+from bcrnn.models import build_model, init_from_full_precision, load_checkpoint
 from bcrnn.size import model_size
 from bcrnn.training import SegmentData, evaluate, fit
 
@@ -93,8 +93,13 @@ def run_fold(fs: FeatureSet, fold: Fold, seed: int, cfg: ExperimentConfig, fold_
     desc = f"seed {seed} {fold.name}"
     log(f"{desc}: train {len(train.utt_labels)} utt / {len(train)} seg, val {len(val.utt_labels)}, "
         f"test {len(test.utt_labels)}")
-    teacher = load_teacher(cfg, fold, seed, norm, log) if cfg.train.distill_weight > 0 else None
-    best, history = fit(model, train, val, len(fs.classes), cfg.train, fold_dir, seed, desc, log, progress, teacher)
+    teacher = load_teacher(cfg, fold, seed, norm, log) if cfg.train.distill_weight > 0 or cfg.init_from_teacher \
+        else None
+    if cfg.init_from_teacher:
+        init_from_full_precision(model, teacher)
+        log(f"{desc}: weights initialized from the teacher's")
+    best, history = fit(model, train, val, len(fs.classes), cfg.train, fold_dir, seed, desc, log, progress,
+                        teacher if cfg.train.distill_weight > 0 else None)
     model.load_state_dict(best)
     res = evaluate(model, test, len(fs.classes))
     best_epoch = history.selected_epoch
@@ -125,7 +130,7 @@ def load_teacher(cfg: ExperimentConfig, fold: Fold, seed: int, norm: Normalizer,
     """The teacher run's model of this fold (the same seed's, else seed 0's), frozen in eval mode. It must have
     been trained on the same speakers with the same feature normalization: its best.pt records both."""
     if not cfg.teacher:
-        raise ValueError("distill_weight > 0 needs a teacher run (--teacher RUN)")
+        raise ValueError("distill_weight > 0 and init_from_teacher need a teacher run (--teacher RUN)")
     folds = Path(cfg.teacher) / "folds"
     candidates = [folds / f"seed{seed}" / fold.name / "best.pt", folds / "seed0" / fold.name / "best.pt"]
     path = next((c for c in candidates if c.is_file()), None)
@@ -140,7 +145,8 @@ def load_teacher(cfg: ExperimentConfig, fold: Fold, seed: int, norm: Normalizer,
         raise ValueError(f"teacher {path} normalizes features differently (normalization mode or statistics)")
     for p in teacher.parameters():
         p.requires_grad_(False)
-    log(f"{fold.name}: distilling from {path} (weight {cfg.train.distill_weight}, T {cfg.train.distill_temperature})")
+    log(f"{fold.name}: teacher {path} (distillation weight {cfg.train.distill_weight}, "
+        f"T {cfg.train.distill_temperature}; initialization from it: {cfg.init_from_teacher})")
     return teacher.eval()
 
 

@@ -110,3 +110,30 @@ def test_packed_size_is_at_least_24x_smaller_for_the_small_bcrnn():
     assert size["above_1_bit_parameters"] > 0
     assert np.isclose(size["packed_mb"], (size["binary_parameters"] + above) / 8e6)
     assert model_size(build_model("crnn", "small", 7))["binary_parameters"] == 0
+
+
+def test_a_bcrnn_starts_from_a_trained_crnn_of_the_same_sizes():
+    """init_from_full_precision: the CRNN's weights become the latent weights (clipped to [-1, 1]); nn.LSTM's
+    input and recurrent matrices become the gate matrix over [x_t | h_t-1], its two biases one."""
+    from bcrnn.models import init_from_full_precision
+
+    torch.manual_seed(0)
+    crnn = build_model("crnn", "tiny", 4)
+    with torch.no_grad():
+        crnn.convs[0].conv.weight.mul_(20)  # some weights beyond 1: clipped
+        crnn.fc_bn.running_mean.uniform_(-1, 1)
+    bcrnn = build_model("bcrnn", "tiny", 4)
+    init_from_full_precision(bcrnn, crnn)
+    assert torch.equal(bcrnn.convs[0].conv.weight, crnn.convs[0].conv.weight.clamp(-1, 1))
+    assert bcrnn.convs[0].conv.weight.abs().max() == 1
+    assert torch.equal(bcrnn.dense.fc.weight, crnn.dense.fc.weight.clamp(-1, 1))
+    assert torch.equal(bcrnn.fc_bn.running_mean, crnn.fc_bn.running_mean)
+    for layer, suffix in ((bcrnn.lstm.fwd, ""), (bcrnn.lstm.bwd, "_reverse")):
+        w = torch.cat([getattr(crnn.lstm, f"weight_ih_l0{suffix}"), getattr(crnn.lstm, f"weight_hh_l0{suffix}")], 1)
+        assert torch.equal(layer.gates.weight, w.clamp(-1, 1))
+        b = getattr(crnn.lstm, f"bias_ih_l0{suffix}") + getattr(crnn.lstm, f"bias_hh_l0{suffix}")
+        assert torch.equal(layer.gates.bias, b)
+    with pytest.raises(ValueError, match="other sizes"):
+        init_from_full_precision(build_model("bcrnn", "tiny", 4, dense=32), crnn)
+    with pytest.raises(ValueError, match="full-precision CRNN into a binary"):
+        init_from_full_precision(bcrnn, build_model("bcrnn", "tiny", 4))

@@ -221,7 +221,13 @@ def test_distillation_from_a_teacher_run(tmp_path):
     student = _tiny_cfg(normalization="speaker", teacher=str(teacher_run), distill_weight=0.5)
     summary = run_experiment(student, tmp_path / "bcrnn", cache_dir=tmp_path / "cache", progress=False, quiet=True)
     log = (tmp_path / "bcrnn" / "train.log").read_text()
-    assert log.count("distilling from") == 2 and summary["n_runs"] == 2
+    assert log.count("distillation weight 0.5") == 2 and summary["n_runs"] == 2
+    assert "initialized from the teacher" not in log
+    started = _tiny_cfg(normalization="speaker", teacher=str(teacher_run), init_from_teacher=True)
+    run_experiment(started, tmp_path / "started", cache_dir=tmp_path / "cache", progress=False, quiet=True)
+    assert (tmp_path / "started" / "train.log").read_text().count("weights initialized from the teacher's") == 2
+    with pytest.raises(ValueError, match="init_from_teacher"):
+        _tiny_cfg(init_from_teacher=True)  # no teacher
     plain = run_experiment(_tiny_cfg(normalization="speaker"), tmp_path / "plain", cache_dir=tmp_path / "cache",
                            progress=False, quiet=True)
     losses = [json.loads(p.read_text())["history"]["train_loss"]

@@ -51,6 +51,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--teacher", help="run folder of a model trained on the same folds (e.g. the CRNN) to distil from")
     p.add_argument("--distill-weight", type=float, help="weight of the teacher's soft targets (default 0 = off)")
     p.add_argument("--distill-temperature", type=float, help="softmax temperature of the distillation (default 2)")
+    p.add_argument("--init-from-teacher", action="store_true", default=None,
+                   help="start each fold's BCRNN from the --teacher run's CRNN weights (same sizes)")
     p.add_argument("--normalization", choices=("global", "speaker"),
                    help="feature z-scoring: training speakers' statistics (global, default) or each speaker's own")
     p.add_argument("--merge-excited", action="store_true", default=None, help="IEMOCAP: excited counts as happy")
@@ -85,6 +87,7 @@ def main(argv=None) -> int:
         "average_epochs": args.average_epochs, "mixup": args.mixup, "time_masks": args.time_masks,
         "freq_masks": args.freq_masks, "weight_decay": args.weight_decay, "teacher": args.teacher,
         "distill_weight": args.distill_weight, "distill_temperature": args.distill_temperature,
+        "init_from_teacher": args.init_from_teacher,
     }
     try:
         cfg = load_config(args.config, overrides)

@@ -196,6 +196,29 @@ class CRNN(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
 
+@torch.no_grad()
+def init_from_full_precision(model: CRNN, source: CRNN) -> None:
+    """Start a BCRNN from a trained full-precision CRNN of the same sizes: its weights become the binary layers'
+    latent weights (clipped to [-1, 1]) and its batch norms are copied. Pre-training at full precision, then
+    binarizing, is the usual way to give a binary network a better start than a random one (e.g. Bi-Real Net,
+    Real-to-Binary). nn.LSTM's (W_ih, W_hh, b_ih + b_hh) become our gate matrix over [x_t | h_t-1] (same i, f, g, o
+    row order). The learned activation scales (beta) keep their initial values."""
+    if not model.cfg.binary or source.cfg.binary:
+        raise ValueError("init_from_full_precision copies a full-precision CRNN into a binary one")
+    mine, theirs = replace(model.cfg, binary=False, lstm_arithmetic="fixed"), \
+        replace(source.cfg, lstm_arithmetic="fixed", dropout=model.cfg.dropout)
+    if mine != theirs or model.n_classes != source.n_classes:
+        raise ValueError(f"the CRNN to start from has other sizes: {theirs} vs {mine}")
+    target, src = model.state_dict(), source.state_dict()
+    copied = {k: v for k, v in src.items() if k in target and target[k].shape == v.shape}
+    for direction, suffix in (("fwd", ""), ("bwd", "_reverse")):
+        copied[f"lstm.{direction}.gates.weight"] = torch.cat([src[f"lstm.weight_ih_l0{suffix}"],
+                                                              src[f"lstm.weight_hh_l0{suffix}"]], dim=1)
+        copied[f"lstm.{direction}.gates.bias"] = src[f"lstm.bias_ih_l0{suffix}"] + src[f"lstm.bias_hh_l0{suffix}"]
+    model.load_state_dict(copied, strict=False)
+    model.clip_weights()
+
+
 def load_checkpoint(path) -> tuple[CRNN, dict]:
     """A model rebuilt from a `best.pt` / `model.pt` checkpoint (its stored config and weights), in eval mode,
     and the checkpoint itself (normalizer, classes, fold, ...)."""
