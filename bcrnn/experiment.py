@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import torch
@@ -191,52 +192,33 @@ def write_json(path: Path, obj) -> None:
 
 def read_owner(fold_dir: Path) -> str:
     try:
-        return (fold_dir / "running.pid").read_text().strip()
+        return (fold_dir / "running.lock").read_text().strip() or "unknown"
     except OSError:
         return "unknown"
 
 
-def _owner_alive(fold_dir: Path) -> bool:
-    """Is the process named in the fold's lock alive? Locks from another host are trusted as alive."""
-    import os
-    import socket
+def claim_fold(fold_dir: Path) -> IO | None:
+    """An exclusive lock on fold_dir/running.lock (which then names its holder, "host pid") while this process
+    trains the fold; None if another process holds it. Close the returned file to release it.
 
-    try:
-        host, pid = read_owner(fold_dir).split()
-        pid = int(pid)
-    except ValueError:
-        return False
-    if host != socket.gethostname():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def claim_fold(fold_dir: Path) -> Path | None:
-    """Atomically create fold_dir/running.pid ("host pid"); None if a live process holds it. Stale locks of
-    dead processes are taken over."""
+    flock, not a pid file: the kernel drops the lock when its holder dies, so a killed run leaves nothing stale
+    to take over, and no process can see a half-written claim (two processes once trained the same fold when
+    one read the other's pid file between its creation and its write)."""
+    import fcntl
     import os
     import socket
 
     fold_dir.mkdir(parents=True, exist_ok=True)
-    lock = fold_dir / "running.pid"
-    for _ in range(2):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            if _owner_alive(fold_dir):
-                return None
-            lock.unlink(missing_ok=True)
-            continue
-        with os.fdopen(fd, "w") as f:
-            f.write(f"{socket.gethostname()} {os.getpid()}")
-        return lock
-    return None
+    lock = open(fold_dir / "running.lock", "a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        return None
+    lock.truncate(0)
+    lock.write(f"{socket.gethostname()} {os.getpid()}")
+    lock.flush()
+    return lock
 
 
 def parse_fold_selection(spec: str | None, n_folds: int | None) -> set[int]:
@@ -297,9 +279,12 @@ def run_experiment(cfg: ExperimentConfig, out: Path, resume: bool = False, downl
             log(f"seed {seed} {fold.name}: being trained by another process ({read_owner(fold_dir)}), skipped here")
             continue
         try:
+            if (fold_dir / "result.json").exists():  # finished by another process since the check above
+                log(f"seed {seed} {fold.name}: done by another process")
+                continue
             run_fold(fs, fold, seed, cfg, fold_dir, log, progress)
         finally:
-            lock.unlink(missing_ok=True)
+            lock.close()
     # every fold, whoever trained it: read back now, after this call's own training
     results, missing = [], []
     for seed, fold, fold_dir in runs:

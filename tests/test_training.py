@@ -188,26 +188,72 @@ def test_fold_selection_shares_a_run_folder(tmp_path):
     assert summary["n_runs"] == 2 and (out / "metrics.json").exists()
 
 
+_HOLD_LOCK = """
+import fcntl, sys, time
+f = open(sys.argv[1], "a+")
+fcntl.flock(f, fcntl.LOCK_EX)
+f.write("otherhost 4242"); f.flush()
+print("held", flush=True)
+time.sleep(60)
+"""
+
+
 def test_a_fold_claimed_by_a_live_process_is_skipped(tmp_path):
-    import socket
     import subprocess
     import sys
 
     out, cfg = tmp_path / "run", _tiny_cfg(epochs=1)
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    fold_dir = out / "folds" / "seed0" / "fold00-test_s01-val_s02"
+    fold_dir.mkdir(parents=True)
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(fold_dir / "running.lock")],
+                              stdout=subprocess.PIPE, text=True)
     try:
-        fold_dir = out / "folds" / "seed0" / "fold00-test_s01-val_s02"
-        fold_dir.mkdir(parents=True)
-        (fold_dir / "running.pid").write_text(f"{socket.gethostname()} {sleeper.pid}")
+        assert holder.stdout.readline().strip() == "held"
         assert run_experiment(cfg, out, cache_dir=tmp_path / "c", progress=False, quiet=True) is None
         assert not (fold_dir / "result.json").exists() and (out / "folds" / "seed0" / "fold01-test_s02-val_s03"
                                                              / "result.json").exists()
+        assert "being trained by another process (otherhost 4242)" in (out / "train.log").read_text()
     finally:
-        sleeper.kill()
-        sleeper.wait()
-    # the owner died: its lock is stale, and the fold is trained
+        holder.kill()
+        holder.wait()
+    # the holder died, and with it its lock: the fold is trained
     summary = run_experiment(cfg, out, resume=True, cache_dir=tmp_path / "c", progress=False, quiet=True)
-    assert summary["n_runs"] == 2 and not (fold_dir / "running.pid").exists()
+    assert summary["n_runs"] == 2
+
+
+def _claim_and_hold(fold_dir, barrier, results):
+    import time
+
+    from bcrnn.experiment import claim_fold
+
+    barrier.wait()
+    lock = claim_fold(fold_dir)
+    results.put(lock is not None)
+    time.sleep(0.5)
+    if lock is not None:
+        lock.close()
+
+
+def test_concurrent_claims_of_one_fold_give_it_to_one_process(tmp_path):
+    """Eight processes released at the same instant claim one fold: exactly one gets it (this once failed)."""
+    import multiprocessing
+
+    from bcrnn.experiment import claim_fold
+
+    ctx = multiprocessing.get_context("fork")
+    for attempt in range(5):
+        fold_dir = tmp_path / f"fold{attempt}"
+        barrier, results = ctx.Barrier(8), ctx.Queue()
+        procs = [ctx.Process(target=_claim_and_hold, args=(fold_dir, barrier, results)) for _ in range(8)]
+        for proc in procs:
+            proc.start()
+        wins = sum(results.get(timeout=30) for _ in procs)
+        for proc in procs:
+            proc.join()
+        assert wins == 1
+        lock = claim_fold(fold_dir)  # every holder has exited: free again
+        assert lock is not None
+        lock.close()
 
 
 def test_distillation_from_a_teacher_run(tmp_path):
