@@ -78,8 +78,17 @@ class BinaryLSTMLayer(nn.Module):
     def _forward_fixed_point(self, x: torch.Tensor) -> torch.Tensor:
         """The deployed arithmetic of bcrnn.fixed_point, evaluated exactly on integer-valued float32 tensors,
         with straight-through gradients of the float LSTM around every rounding."""
+        dot_x, w_h_t, mult, offset = self.integer_terms(x)
+        if self.reverse:
+            dot_x = dot_x.flip(1)
+        out = _fixed_point_recurrence(dot_x[None], w_h_t[None], mult[None], offset[None], self.fmt,
+                                      self.sigmoid_lut, self.tanh_lut)[0]
+        return out.flip(1) if self.reverse else out
+
+    def integer_terms(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The x part of every step's dot product (B, T, 4H), the +-1 recurrent matrix (H, 4H), and M_r, B_r (4H,):
+        integers in float32, with the straight-through gradients of the float gate pre-activation."""
         fmt, hs = self.fmt, self.hidden_size
-        b, t, _ = x.shape
         qw = self.gates.quant_weight()
         w_sign = qw.value / qw.scale  # +-1 exactly, gradient through the sign STE
         alpha = qw.scale.view(-1)
@@ -93,37 +102,51 @@ class BinaryLSTMLayer(nn.Module):
             raise OverflowError("binary LSTM accumulator exceeds 2^24: float32 training would not be exact")
         x_sign = binary_sign_ste(torch.clamp(x, -1.0, 1.0))
         dot_x = torch.nn.functional.linear(x_sign, w_sign[:, : self.input_size])  # integers
-        w_h_t = w_sign[:, self.input_size :].t()
-        half_k, lo, hi = 2.0 ** (fmt.scale_frac - 1), -(2 ** (fmt.pre_bits - 1)), 2 ** (fmt.pre_bits - 1) - 1
-        g_one, g_half, t_one = 2.0 ** fmt.gate_bits, 2.0 ** (fmt.gate_bits - 1), 2.0 ** (fmt.gate_bits - 1)
-        s_one, c_one = 2.0 ** fmt.product_shift, 2.0 ** fmt.cell_frac
-        c_lo, c_hi = -(fmt.cell_max + 1), fmt.cell_max
-        h_sign = x.new_ones(b, hs)  # sign(h_0) = sign(0) = +1
-        c = x.new_zeros(b, hs)
-        c_int = x.new_zeros(b, hs)
-        outputs = [None] * t
-        dot_x_steps = dot_x.unbind(1)  # not dot_x[:, s]: each select's backward would allocate a (B, T, 4H) zero
-        for s in range(t - 1, -1, -1) if self.reverse else range(t):
-            dot = dot_x_steps[s] + h_sign @ w_h_t
-            acc = mult * dot + offset
-            code = torch.clamp(torch.floor((acc.detach() + half_k) / 2 ** fmt.scale_frac), lo, hi)
-            pre = _ste(acc / one, code / 2 ** fmt.pre_frac)
-            idx = (code - lo).long()
-            sig_idx = torch.cat([idx[:, : 2 * hs], idx[:, 3 * hs :]], dim=1)
-            sig_val = self.sigmoid_lut[sig_idx] / g_one
-            sig_pre = torch.cat([pre[:, : 2 * hs], pre[:, 3 * hs :]], dim=1)
-            gates = _ste(torch.sigmoid(sig_pre), sig_val)
-            i, f, o = gates[:, :hs], gates[:, hs : 2 * hs], gates[:, 2 * hs :]
-            g = _ste(torch.tanh(pre[:, 2 * hs : 3 * hs]), self.tanh_lut[idx[:, 2 * hs : 3 * hs]] / t_one)
-            i_int, f_int, o_int, g_int = (i * g_one).detach(), (f * g_one).detach(), (o * g_one).detach(), \
-                (g * t_one).detach()
-            c_int = torch.clamp(torch.floor((f_int * c_int + g_half) / g_one)
-                                + torch.floor((i_int * g_int + s_one / 2) / s_one), c_lo, c_hi)
-            c = _ste(f * c + i * g, c_int / c_one)
-            h_float = o * torch.tanh(c)
-            h_sign = _ste(h_float, torch.where((o_int == 0) | (c_int >= 0), 1.0, -1.0))
-            outputs[s] = h_sign
-        return torch.stack(outputs, dim=1)
+        return dot_x, w_sign[:, self.input_size :].t(), mult, offset
+
+
+def _fixed_point_recurrence(dot_x: torch.Tensor, w_h_t: torch.Tensor, mult: torch.Tensor, offset: torch.Tensor,
+                            fmt: LSTMFormat, sigmoid_lut: torch.Tensor, tanh_lut: torch.Tensor) -> torch.Tensor:
+    """The fixed-point recurrence of L independent LSTM layers run side by side (L = 2: a BiLSTM's two directions,
+    the backward one on time-reversed inputs): one Python loop over the steps for both halves the per-step
+    overhead that dominates a small LSTM's training step on a CPU.
+
+    dot_x: (L, B, T, 4H) integer x-part dot products in step order; w_h_t: (L, H, 4H) +-1; mult, offset: (L, 4H).
+    Returns (L, B, T, H) in {-1, +1}, in step order."""
+    n_layers, b, t, _ = dot_x.shape
+    hs = w_h_t.shape[1]
+    mult, offset = mult[:, None, :], offset[:, None, :]
+    one = 2.0 ** (fmt.pre_frac + fmt.scale_frac)
+    half_k, lo, hi = 2.0 ** (fmt.scale_frac - 1), -(2 ** (fmt.pre_bits - 1)), 2 ** (fmt.pre_bits - 1) - 1
+    g_one, g_half, t_one = 2.0 ** fmt.gate_bits, 2.0 ** (fmt.gate_bits - 1), 2.0 ** (fmt.gate_bits - 1)
+    s_one, c_one = 2.0 ** fmt.product_shift, 2.0 ** fmt.cell_frac
+    c_lo, c_hi = -(fmt.cell_max + 1), fmt.cell_max
+    h_sign = dot_x.new_ones(n_layers, b, hs)  # sign(h_0) = sign(0) = +1
+    c = dot_x.new_zeros(n_layers, b, hs)
+    c_int = dot_x.new_zeros(n_layers, b, hs)
+    outputs = [None] * t
+    dot_x_steps = dot_x.unbind(2)  # not dot_x[:, :, s]: each select's backward would allocate a full zero tensor
+    for s in range(t):
+        dot = dot_x_steps[s] + torch.bmm(h_sign, w_h_t)
+        acc = mult * dot + offset
+        code = torch.clamp(torch.floor((acc.detach() + half_k) / 2 ** fmt.scale_frac), lo, hi)
+        pre = _ste(acc / one, code / 2 ** fmt.pre_frac)
+        idx = (code - lo).long()
+        sig_idx = torch.cat([idx[..., : 2 * hs], idx[..., 3 * hs :]], dim=-1)
+        sig_val = sigmoid_lut[sig_idx] / g_one
+        sig_pre = torch.cat([pre[..., : 2 * hs], pre[..., 3 * hs :]], dim=-1)
+        gates = _ste(torch.sigmoid(sig_pre), sig_val)
+        i, f, o = gates[..., :hs], gates[..., hs : 2 * hs], gates[..., 2 * hs :]
+        g = _ste(torch.tanh(pre[..., 2 * hs : 3 * hs]), tanh_lut[idx[..., 2 * hs : 3 * hs]] / t_one)
+        i_int, f_int, o_int, g_int = (i * g_one).detach(), (f * g_one).detach(), (o * g_one).detach(), \
+            (g * t_one).detach()
+        c_int = torch.clamp(torch.floor((f_int * c_int + g_half) / g_one)
+                            + torch.floor((i_int * g_int + s_one / 2) / s_one), c_lo, c_hi)
+        c = _ste(f * c + i * g, c_int / c_one)
+        h_float = o * torch.tanh(c)
+        h_sign = _ste(h_float, torch.where((o_int == 0) | (c_int >= 0), 1.0, -1.0))
+        outputs[s] = h_sign
+    return torch.stack(outputs, dim=2)
 
 
 class _ExportBinaryLSTM(torch.autograd.Function):
@@ -164,7 +187,15 @@ class BinaryBiLSTM(nn.Module):
         self.bwd = BinaryLSTMLayer(input_size, hidden_size, reverse=True, fmt=fmt)
 
     def forward_float32(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([self.fwd(x), self.bwd(x)], dim=-1)
+        if self.fwd.fmt is None:
+            return torch.cat([self.fwd(x), self.bwd(x)], dim=-1)
+        # fixed point: both directions in one loop over the steps (the backward one on reversed time)
+        terms = [layer.integer_terms(x) for layer in (self.fwd, self.bwd)]
+        dot_x = torch.stack([terms[0][0], terms[1][0].flip(1)])
+        w_h_t, mult, offset = (torch.stack([terms[0][k], terms[1][k]]) for k in (1, 2, 3))
+        out = _fixed_point_recurrence(dot_x, w_h_t, mult, offset, self.fwd.fmt, self.fwd.sigmoid_lut,
+                                      self.fwd.tanh_lut)
+        return torch.cat([out[0], out[1].flip(1)], dim=-1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if torch.onnx.is_in_onnx_export():
