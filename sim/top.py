@@ -1,6 +1,6 @@
 """Simulate the generated `bcrnn_top` on real utterances and compare it with the integer reference.
 
-    python sim/top.py runs/<bcrnn run> --utterances 20 --sim verilator icarus [--folding zu3eg] [--no-finn]
+    python sim/top.py runs/<bcrnn run> --utterances 20 --sim verilator icarus [--folding NAME] [--no-finn]
 
 Takes the first N utterances of the run's test speaker (all their 3-s segments, streamed back to back), checks
 every layer boundary and the label against bcrnn.reference, and prints cycles per segment (latency of the first,
@@ -75,7 +75,8 @@ def main(argv=None) -> int:
     p.add_argument("run_dir", type=Path)
     p.add_argument("--utterances", type=int, default=20)
     p.add_argument("--sim", nargs="+", default=["verilator", "icarus"], choices=["verilator", "icarus"])
-    p.add_argument("--folding", default="zu3eg")
+    p.add_argument("--folding", help="a folding of hw/rtl/folding/ or a YAML file (default: the ZU3EG folding "
+                                      "made for the model's architecture: zu3eg, or zu3eg-wide for the wide/hw preset)")
     p.add_argument("--data-dir", type=Path)
     p.add_argument("--out", type=Path, help="build folder (default build/rtl/<run name>)")
     p.add_argument("--no-finn", action="store_true", help="skip FINN's estimate at the same folding")
@@ -85,7 +86,7 @@ def main(argv=None) -> int:
     from bcrnn.features import Normalizer, extract_features, segment
     from bcrnn.models import load_checkpoint
     from bcrnn.reference.packed_file import load_packed
-    from bcrnn.rtl.top import Folding
+    from bcrnn.rtl.top import Folding, zu3eg_folding
 
     run = args.run_dir.resolve()
     checkpoint = run / "model.pt" if (run / "model.pt").is_file() else run / "best.pt"  # a run, or one of its folds
@@ -101,6 +102,9 @@ def main(argv=None) -> int:
     norm = Normalizer.from_dict(ckpt["normalizer"]).for_speaker(fs, ckpt["fold"]["test"])  # speaker mode: own stats
     segments = np.concatenate([norm(segment(fs.features[i], fs.config)) for i in idx])
     packed = load_packed(run / "model.packed.npz")
+    if args.folding is None:
+        args.folding = zu3eg_folding(packed)
+        print(f"folding: {args.folding}")
     out_root = (args.out or ROOT / "build" / "rtl" / run.name).resolve()
     results = {}
     for sim in args.sim:

@@ -87,7 +87,12 @@ def test_hw_graph_execution_equals_reference_on_emodb(emodb_segments, fast_build
     report = compare_with_reference(model, ref, x[:4], progress=False)
     per = report.to_dict()["per_boundary"]
     assert set(per) == {"conv0", "dense", "lstm", "pool", "fc", "logits", "label"}
-    assert report.total == report.total_equal == 4 * (64 * 150 * 10 + 150 * 256 + 150 * 128 + 128 + 64 + 7 + 1)
+    from bcrnn.models import PRESETS
+
+    hw = PRESETS["hw"]  # conv maps x 150 x 10 bits, dense and LSTM bits per frame, pooled sums, FC, logits, label
+    per_segment = hw.conv[0][0] * 150 * 10 + 150 * hw.dense + 150 * 2 * hw.lstm_hidden + 2 * hw.lstm_hidden + \
+        hw.fc + 7 + 1
+    assert report.total == report.total_equal == 4 * per_segment
     # the comparison can fail: a flipped LSTM weight bit changes the HW graph's LSTM output
     lstm = next(n for n in model.graph.node if n.op_type == "BinaryLSTM")
     w = model.get_initializer(lstm.input[1]).copy()
@@ -203,6 +208,8 @@ def test_two_conv_model_converts_and_matches(finn_env, emodb_segments, tmp_path)
 def test_build_script_end_to_end(hw_run, tmp_path):
     """`python finn_build/build.py RUN`: both targets, verification on the run's test speaker (HW graph and the
     LSTM's HLS C simulation with each target's folding), the report."""
+    from bcrnn.models import PRESETS
+
     out = tmp_path / "out"
     proc = subprocess.run([sys.executable, str(ROOT / "finn_build" / "build.py"), str(hw_run), "--out", str(out),
                            "--max-segments", "2", "--hls-csim"], capture_output=True, text=True, timeout=900,
@@ -213,7 +220,7 @@ def test_build_script_end_to_end(hw_run, tmp_path):
     for r in report:
         assert r["verify"]["values_compared"] == r["verify"]["values_equal"] > 0
         assert r["verify"]["speaker"] == "03" and r["verify"]["exec_mode"] == "python"
-        assert r["hls_csim"]["bits_compared"] == r["hls_csim"]["bits_equal"] == 2 * 150 * 128
+        assert r["hls_csim"]["bits_compared"] == r["hls_csim"]["bits_equal"] == 2 * 150 * 2 * PRESETS["hw"].lstm_hidden
         assert all(r["fits"].values())
     assert (out / "report.png").stat().st_size > 10_000 and "segments/s" in (out / "report.md").read_text()
     assert "NOT installed" in proc.stdout  # without Vivado the script says so
@@ -228,17 +235,19 @@ def test_vivado_switch_fails_loudly_without_vivado(hw_run, tmp_path):
 
 
 def test_finn_estimate_at_the_rtl_folding(finn_env, hw_run, tmp_path):
-    """sim/top.py sets FINN's estimate of the same folding beside the simulated cycles: the RTL's ZU3EG folding,
-    translated by bcrnn.rtl.top.finn_folding_config, is what FINN's layers get (a folding-config build, no
-    target_fps), and FINN's conv and dense cycles equal the RTL blocks' formulas (12,000 windows x 64/8 channel
-    folds; 150 frames x 256/8 x 640/64 folds)."""
+    """sim/top.py sets FINN's estimate of the same folding beside the simulated cycles: the RTL's ZU3EG folding of
+    the hw preset (the wide architecture: zu3eg-wide), translated by bcrnn.rtl.top.finn_folding_config, is what
+    FINN's layers get (a folding-config build, no target_fps), and FINN's conv and dense cycles equal the RTL
+    blocks' formulas (12,000 windows x 64/8 channel folds; 150 frames x 768/12 x 640/64 folds)."""
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.custom_op.registry import getCustomOp
 
     from bcrnn.dataflow.flow import BuildTarget, run_build, step_model_path, summarize
-    from bcrnn.rtl.top import Folding, finn_folding_config, generate
+    from bcrnn.reference.packed_file import load_packed
+    from bcrnn.rtl.top import Folding, finn_folding_config, generate, zu3eg_folding
 
-    description = generate(hw_run / "model.packed.npz", Folding.load("zu3eg"), tmp_path / "rtl")
+    assert zu3eg_folding(load_packed(hw_run / "model.packed.npz")) == "zu3eg-wide"
+    description = generate(hw_run / "model.packed.npz", Folding.load("zu3eg-wide"), tmp_path / "rtl")
     config = tmp_path / "folding.json"
     config.write_text(json.dumps(finn_folding_config(description)))
     target = BuildTarget(name="rtl-zu3eg", board="Ultra96", folding_config=str(config))
@@ -246,7 +255,7 @@ def test_finn_estimate_at_the_rtl_folding(finn_env, hw_run, tmp_path):
     hw = ModelWrapper(str(step_model_path(out, "step_hw_codegen")))
     folded = {n.name: (getCustomOp(n).get_nodeattr("PE"), getCustomOp(n).get_nodeattr("SIMD"))
               for n in hw.graph.node if n.op_type in ("MVAU_hls", "BinaryLSTM_hls")}
-    assert folded == {"MVAU_hls_0": (8, 45), "MVAU_hls_1": (8, 64), "BinaryLSTM_hls_0": (4, 64),
+    assert folded == {"MVAU_hls_0": (8, 45), "MVAU_hls_1": (12, 64), "BinaryLSTM_hls_0": (16, 64),
                       "MVAU_hls_2": (4, 16), "MVAU_hls_3": (1, 64)}
     cycles = {x["layer"]: x["cycles"] for x in summarize(out, target)["layers"]}
-    assert cycles["MVAU_hls_0"] == 12_000 * 64 // 8 and cycles["MVAU_hls_1"] == 150 * (256 // 8) * (640 // 64)
+    assert cycles["MVAU_hls_0"] == 12_000 * 64 // 8 and cycles["MVAU_hls_1"] == 150 * (768 // 12) * (640 // 64)

@@ -36,3 +36,21 @@ def test_misspelt_or_malformed_keys_are_refused(tmp_path):
     bad.write_text("- conv_pe\n")
     with pytest.raises(ValueError, match="expected a mapping"):
         Folding.load(bad)
+
+
+@pytest.mark.parametrize("preset, folding", [("small", "zu3eg"), ("wide", "zu3eg-wide"), ("hw", "zu3eg-wide"),
+                                             ("paper", "zu3eg"), ("tiny", "zu3eg")])
+def test_default_rtl_folding_follows_the_architecture(preset, folding):
+    """sim/top.py's default: the ZU3EG folding written for the model's architecture; one that divides its sizes."""
+    import json
+
+    from bcrnn.models import PRESETS
+    from bcrnn.rtl.top import Folding, zu3eg_folding
+
+    cfg = PRESETS[preset]
+    assert zu3eg_folding({"meta": json.dumps({"model_config": cfg.to_dict()})}) == folding
+    if preset in ("small", "wide"):
+        f = Folding.load(folding)
+        dense_in = cfg.conv[0][0] * cfg.n_mels // cfg.conv[0][4]
+        assert cfg.dense % f.dense_pe == 0 and dense_in % f.dense_simd == 0
+        assert 4 * cfg.lstm_hidden % f.lstm_pe == 0 and (cfg.dense + cfg.lstm_hidden) % f.lstm_simd == 0

@@ -49,6 +49,23 @@ class Folding:
         return cls(**data)
 
 
+# the ZU3EG folding written for each preset architecture (>= 1,000 segments/s at 200 MHz)
+ZU3EG_FOLDINGS = {"small": "zu3eg", "wide": "zu3eg-wide"}
+
+
+def zu3eg_folding(packed) -> str:
+    """The name of the ZU3EG folding made for the packed model's architecture (the small preset's for any other)."""
+    from bcrnn.models import PRESETS
+
+    cfg = json.loads(str(packed["meta"]))["model_config"]
+    for preset, folding in ZU3EG_FOLDINGS.items():
+        ref = PRESETS[preset]
+        if (cfg["dense"], cfg["lstm_hidden"], [list(c) for c in cfg["conv"]]) == \
+                (ref.dense, ref.lstm_hidden, [list(c) for c in ref.conv]):
+            return folding
+    return "zu3eg"
+
+
 def sources() -> list[Path]:
     return [RTL_DIR / s for s in SOURCES]
 
