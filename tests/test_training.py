@@ -353,3 +353,17 @@ def test_distillation_computes_the_teacher_once_per_segment_without_augmentation
     assert teacher.seen == 3 * (len(train) - (len(train) % 8 == 1))  # every epoch (a batch of 1 is dropped)
     _, hist_plain = _fit(synth_features, tmp_path / "plain", epochs=3, time_masks=0, freq_masks=0)
     assert hist.train_loss != hist_plain.train_loss  # the cached soft targets do reach the loss
+
+
+def test_shipped_experiment_files_load():
+    """Every YAML of training/configs/ is a valid experiment; the best BCRNN's names its teacher and the hw preset's
+    architecture."""
+    from bcrnn.config import load_config
+    from bcrnn.models import PRESETS
+
+    files = sorted((Path(__file__).resolve().parents[1] / "training" / "configs").glob("*.yaml"))
+    assert len(files) >= 3
+    configs = {f.stem: load_config(f, {}) for f in files}
+    best = configs["emodb_bcrnn_best"]
+    assert best.model == "bcrnn" and best.teacher and best.train.distill_weight == 0.5
+    assert PRESETS[best.preset] == PRESETS["hw"]
