@@ -102,20 +102,19 @@ def main(argv=None) -> int:
     norm = Normalizer.from_dict(ckpt["normalizer"]).for_speaker(fs, ckpt["fold"]["test"])  # speaker mode: own stats
     segments = np.concatenate([norm(segment(fs.features[i], fs.config)) for i in idx])
     packed = load_packed(run / "model.packed.npz")
-    if args.folding is None:
-        args.folding = zu3eg_folding(packed)
-        print(f"folding: {args.folding}")
+    folding = args.folding or zu3eg_folding(packed)
+    print(f"folding: {folding}")
     out_root = (args.out or ROOT / "build" / "rtl" / run.name).resolve()
     results = {}
     for sim in args.sim:
-        r = simulate(packed, segments, Folding.load(args.folding), sim, out_root / sim)
+        r = simulate(packed, segments, Folding.load(folding), sim, out_root / sim)
         results[sim] = r
         print(f"{sim}: bcrnn_top == reference on {r['total_values']:,} values ({len(idx)} utterances, "
               f"{r['segments']} segments of speaker {ckpt['fold']['test']}, labels included); latency "
               f"{r['latency_cycles']:,} cycles, {r['throughput_cycles']:,} cycles per segment back to back -> "
               f"{r['segments_per_second_200mhz']:,.0f} segments/s at 200 MHz ({r['seconds']:.0f} s simulated)")
     if not args.no_finn:
-        results["finn"] = finn_estimate(run, args.folding, out_root / args.sim[0] / "rtl" / "bcrnn_top.json")
+        results["finn"] = finn_estimate(run, folding, out_root / args.sim[0] / "rtl" / "bcrnn_top.json")
     (out_root / "top_sim.json").write_text(json.dumps(results, indent=1))
     return 0
 

@@ -78,12 +78,7 @@ class BinaryLSTMLayer(nn.Module):
     def _forward_fixed_point(self, x: torch.Tensor) -> torch.Tensor:
         """The deployed arithmetic of bcrnn.fixed_point, evaluated exactly on integer-valued float32 tensors,
         with straight-through gradients of the float LSTM around every rounding."""
-        dot_x, w_h_t, mult, offset = self.integer_terms(x)
-        if self.reverse:
-            dot_x = dot_x.flip(1)
-        out = _fixed_point_recurrence(dot_x[None], w_h_t[None], mult[None], offset[None], self.fmt,
-                                      self.sigmoid_lut, self.tanh_lut)[0]
-        return out.flip(1) if self.reverse else out
+        return _run_fixed_point([self], x)[0]
 
     def integer_terms(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """The x part of every step's dot product (B, T, 4H), the +-1 recurrent matrix (H, 4H), and M_r, B_r (4H,):
@@ -103,6 +98,17 @@ class BinaryLSTMLayer(nn.Module):
         x_sign = binary_sign_ste(torch.clamp(x, -1.0, 1.0))
         dot_x = torch.nn.functional.linear(x_sign, w_sign[:, : self.input_size])  # integers
         return dot_x, w_sign[:, self.input_size :].t(), mult, offset
+
+
+def _run_fixed_point(layers: list[BinaryLSTMLayer], x: torch.Tensor) -> list[torch.Tensor]:
+    """Fixed-point layers of the same sizes and format on the same input, in one loop over the steps (a reverse
+    layer runs on time-reversed input); returns each layer's (B, T, H) +-1 output in input time order."""
+    terms = [layer.integer_terms(x) for layer in layers]
+    dot_x = torch.stack([t[0].flip(1) if layer.reverse else t[0] for t, layer in zip(terms, layers)])
+    w_h_t, mult, offset = (torch.stack([t[k] for t in terms]) for k in (1, 2, 3))
+    out = _fixed_point_recurrence(dot_x, w_h_t, mult, offset, layers[0].fmt, layers[0].sigmoid_lut,
+                                  layers[0].tanh_lut)
+    return [o.flip(1) if layer.reverse else o for o, layer in zip(out, layers)]
 
 
 def _fixed_point_recurrence(dot_x: torch.Tensor, w_h_t: torch.Tensor, mult: torch.Tensor, offset: torch.Tensor,
@@ -189,13 +195,7 @@ class BinaryBiLSTM(nn.Module):
     def forward_float32(self, x: torch.Tensor) -> torch.Tensor:
         if self.fwd.fmt is None:
             return torch.cat([self.fwd(x), self.bwd(x)], dim=-1)
-        # fixed point: both directions in one loop over the steps (the backward one on reversed time)
-        terms = [layer.integer_terms(x) for layer in (self.fwd, self.bwd)]
-        dot_x = torch.stack([terms[0][0], terms[1][0].flip(1)])
-        w_h_t, mult, offset = (torch.stack([terms[0][k], terms[1][k]]) for k in (1, 2, 3))
-        out = _fixed_point_recurrence(dot_x, w_h_t, mult, offset, self.fwd.fmt, self.fwd.sigmoid_lut,
-                                      self.fwd.tanh_lut)
-        return torch.cat([out[0], out[1].flip(1)], dim=-1)
+        return torch.cat(_run_fixed_point([self.fwd, self.bwd], x), dim=-1)  # both directions in one loop
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if torch.onnx.is_in_onnx_export():
