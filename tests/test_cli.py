@@ -38,7 +38,7 @@ def test_iemocap_layout_end_to_end(tmp_path):
     root = tmp_path / "IEMOCAP"
     make_iemocap_fixture(root, sessions=(1, 2))
     r = _train("--dataset", "iemocap", "--data-dir", str(root), "--preset", "tiny", "--folds", "1", "--epochs",
-               "1", "--batch-size", "4", "--dense", "24", "--lstm-hidden", "12", "--out", str(tmp_path / "run"),
+               "1", "--batch-size", "4", "--dense", "24", "--lstm-hidden", "12", "--fc", "10", "--out", str(tmp_path / "run"),
                cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "IEMOCAP" in r.stdout or "iemocap" in r.stdout
@@ -46,9 +46,10 @@ def test_iemocap_layout_end_to_end(tmp_path):
     m = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert m["classes"] == ["angry", "happy", "sad", "neutral"] and m["n_runs"] == 1
     cfg = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert cfg["experiment"]["model_overrides"] == {"dense": 24, "lstm_hidden": 12}
+    assert cfg["experiment"]["model_overrides"] == {"dense": 24, "lstm_hidden": 12, "fc": 10}
     import torch
 
     weights = torch.load(tmp_path / "run" / "model.pt", weights_only=False)["model"]
     assert weights["lstm.fwd.gates.weight"].shape == (4 * 12, 24 + 12)
+    assert weights["fc.weight"].shape == (10, 2 * 12)
     assert any("missing" in reason or "no such file" in reason for _, reason in cfg["skipped_files"])
