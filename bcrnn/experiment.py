@@ -107,7 +107,9 @@ def run_fold(fs: FeatureSet, fold: Fold, seed: int, cfg: ExperimentConfig, fold_
     result = {
         "fold": fold.index, "seed": seed, "test_speaker": fold.test, "validation_speaker": fold.validation,
         "train_speakers": list(fold.train), "best_epoch": best_epoch, "epochs_run": len(history.val_uar),
-        "val_uar": float(history.val_uar[best_epoch - 1]), "seconds": time.time() - t0 + 0.0,
+        "val_uar": float(history.val_uar[best_epoch - 1] if history.selected_val_uar is None
+                         else history.selected_val_uar),  # of the kept weights (the average, with "average")
+        "seconds": time.time() - t0 + 0.0,
         "train_seconds": float(sum(history.seconds)),
         "test": {k: res[k] for k in ("uar", "wa", "recall", "confusion")},
         "predictions": {"utt_id": [str(fs.utt_ids[i]) for i in res["utt_index"]], "y_true": res["y_true"],

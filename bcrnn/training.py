@@ -75,6 +75,7 @@ class FoldHistory:
     seconds: list = field(default_factory=list)
     selected_epoch: int = 0  # 1-based epoch whose weights are kept (best validation UAR, ties: lower loss;
     # with selection "last"/"average": the last epoch)
+    selected_val_uar: float | None = None  # validation UAR of the kept weights (with "average": of the average)
 
 
 def lr_factor(epoch: int, cfg: TrainConfig) -> float:
@@ -290,5 +291,6 @@ def fit(model: nn.Module, train: SegmentData, val: SegmentData, n_classes: int, 
             res = evaluate(model, val, n_classes, loss_fn=plain_loss)
             log(f"{desc}: average of the last {avg_count} epochs' weights, batch norm re-estimated: "
                 f"val UAR {res['uar']:.3f}")
+            history.selected_val_uar = float(res["uar"])
         best = {k: v.detach().clone() for k, v in model.state_dict().items()}
     return best, history

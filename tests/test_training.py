@@ -1,6 +1,7 @@
 """Training loop: determinism, resume after a kill, and the run folder's reports."""
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +61,13 @@ def test_fixed_budget_selections_keep_the_last_or_averaged_weights(synth_feature
     avg, hist = _fit(synth_features, tmp_path / "avg", epochs=3, selection="average", average_epochs=2)
     state = torch.load(tmp_path / "avg" / "last.pt", weights_only=False)
     assert state["avg_count"] == 2 and hist.selected_epoch == 3
+    # the kept weights' validation UAR is the average's (what result.json reports), not the last epoch's
+    from bcrnn.training import evaluate
+
+    model = build_model("bcrnn", "tiny", len(synth_features.classes))
+    model.load_state_dict(avg)
+    assert hist.selected_val_uar == pytest.approx(evaluate(model, _fold_data(synth_features)[1],
+                                                           len(synth_features.classes))["uar"])
     k = "dense.fc.weight"
     assert torch.allclose(avg[k].double(), state["avg_sum"][k] / 2)
     assert not torch.equal(avg["dense.bn.running_mean"], state["model"]["dense.bn.running_mean"])  # re-estimated
@@ -71,6 +79,11 @@ def test_recipe_options_round_trip_through_config_json_and_resume(tmp_path):
     out = tmp_path / "run"
     cfg = _tiny_cfg(folds=1, epochs=2, normalization="speaker", selection="average", average_epochs=2, mixup=0.2)
     first = run_experiment(cfg, out, cache_dir=tmp_path / "cache", progress=False, quiet=True)
+    result_path = next(out.glob("folds/seed0/*/result.json"))
+    logged = re.search(r"average of the last 2 epochs' weights.*val UAR ([0-9.]+)", (out / "train.log").read_text())
+    assert f"{json.loads(result_path.read_text())['val_uar']:.3f}" == logged[1]  # the average's, not the last epoch's
+    # summarize.py finds the same figure in the log (how runs older than that result.json field are scored)
+    assert _summarize_module().averaged_val_uars(out) == {f"seed0/{result_path.parent.name}": float(logged[1])}
     stored = json.loads((out / "config.json").read_text())["experiment"]
     assert stored["normalization"] == "speaker" and stored["train"]["selection"] == "average"
     assert ExperimentConfig.from_dict(stored) == cfg
@@ -86,6 +99,16 @@ def test_recipe_options_round_trip_through_config_json_and_resume(tmp_path):
     assert ref.normalization == "speaker"
     with pytest.raises(ValueError, match="normalization"):
         _tiny_cfg(normalization="per-utterance")
+
+
+def _summarize_module():
+    """training/summarize.py, a script, imported as a module."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("summarize", Path(__file__).parents[1] / "training/summarize.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _tiny_cfg(**kw):
@@ -126,14 +149,11 @@ def test_run_folder_has_every_report(tmp_path):
     assert size["binary"] and size["compression"] > 1  # tiny: the npz headers weigh as much as its bits
     assert summary["uar_mean"] == m["uar_mean"]
     # training/summarize.py reads the folds' result files and agrees with metrics.json
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("summarize", Path(__file__).parents[1] / "training/summarize.py")
-    summarize = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(summarize)
+    summarize = _summarize_module()
     s = summarize.summarize(out)
     assert s["n"] == 2 and s["integer"] and s["uar_mean"] == pytest.approx(m["uar_mean"])
     assert s["confusion"] == m["confusion_sum"] and s["packed_mb"] > 0
+    assert s["val_uar_mean"] == pytest.approx(np.mean([f["val_uar"] for f in m["folds"]]))
     table = summarize.markdown(s, out)
     assert f"**{100 * m['uar_mean']:.1f} +- {100 * m['uar_std']:.1f}**" in table
     assert sum(line.startswith(("| ang", "| hap", "| sad", "| neu")) for line in table.splitlines()) == 4
