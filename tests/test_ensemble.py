@@ -1,0 +1,62 @@
+"""training/ensemble.py: an ensemble of BCRNN runs scored with the integer reference."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from bcrnn.config import load_config
+from bcrnn.experiment import run_experiment
+
+
+def _ensemble_module():
+    spec = importlib.util.spec_from_file_location("ensemble", Path(__file__).parents[1] / "training/ensemble.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ens")
+    runs = []
+    for seed in (0, 1):
+        cfg = load_config(None, {"dataset": "synth", "preset": "tiny", "folds": 1, "epochs": 1, "batch_size": 16,
+                                 "seed": seed})
+        run_experiment(cfg, root / f"seed{seed}", cache_dir=root / "cache", progress=False, quiet=True)
+        runs.append(root / f"seed{seed}")
+    return root, runs
+
+
+def test_one_member_reproduces_the_runs_integer_scores(two_runs, capsys):
+    root, (a, b) = two_runs
+    ensemble = _ensemble_module()
+    out = root / "a.json"
+    assert ensemble.main([str(a), "--cache-dir", str(root / "cache"), "--out", str(out), "--no-progress"]) == 0
+    alone = json.loads(out.read_text())
+    metrics = json.loads((a / "metrics.json").read_text())  # the integer reference's, written by training
+    assert alone["n"] == 1 and alone["uar_mean"] == pytest.approx(metrics["uar_mean"])
+    assert alone["confusion"] == metrics["confusion_sum"]
+    # a member twice is the member itself; two members weigh as both packed files
+    assert ensemble.main([str(a), str(a), "--cache-dir", str(root / "cache"), "--out", str(out), "--no-progress"]) == 0
+    twice = json.loads(out.read_text())
+    assert twice["confusion"] == alone["confusion"]
+    assert ensemble.main([str(a), str(b), "--cache-dir", str(root / "cache"), "--out", str(out), "--no-progress"]) == 0
+    both = json.loads(out.read_text())
+    sizes = [next(r.glob("folds/seed*/*/model.packed.npz")).stat().st_size for r in (a, b)]
+    assert both["packed_mb"] == pytest.approx(sum(sizes) / 1e6) and both["n"] == 1
+    assert "ensemble of 2 models" in capsys.readouterr().out
+
+
+def test_bad_members_are_refused(two_runs, tmp_path, capsys):
+    root, (a, _) = two_runs
+    ensemble = _ensemble_module()
+    assert ensemble.main([str(a), str(tmp_path), "--cache-dir", str(root / "cache"), "--no-progress"]) == 2
+    assert "not a run folder" in capsys.readouterr().err
+    crnn = root / "crnn"
+    run_experiment(load_config(None, {"dataset": "synth", "preset": "tiny", "folds": 1, "epochs": 1,
+                                      "batch_size": 16, "model": "crnn"}),
+                   crnn, cache_dir=root / "cache", progress=False, quiet=True)
+    assert ensemble.main([str(a), str(crnn), "--cache-dir", str(root / "cache"), "--no-progress"]) == 2
+    assert "only BCRNN runs" in capsys.readouterr().err
