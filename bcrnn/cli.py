@@ -19,17 +19,24 @@ def _packed_path(model: Path) -> Path:
     return path
 
 
-def predict(files: list[str], model_dir: str, top: int) -> int:
-    """Emotion of each wav file by the integer network; bad files are reported and the others still run."""
+def predict(files: list[str], model_dirs: list[str], top: int) -> int:
+    """Emotion of each wav file by the integer network; bad files are reported and the others still run. Several
+    models (an ensemble, e.g. seeds of one recipe) each score every file and their posteriors are averaged."""
     from bcrnn.audio import AudioError, read_audio
     from bcrnn.features import FeatureConfig, Normalizer, log_mel_deltas
     from bcrnn.reference.model import ReferenceBCRNN
 
     try:
-        ref = ReferenceBCRNN.load(_packed_path(Path(model_dir)))
+        models = [ReferenceBCRNN.load(_packed_path(Path(d))) for d in model_dirs]
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:  # missing, truncated or foreign file
         print(f"error: cannot load the model: {err}", file=sys.stderr)
         return 2
+    ref = models[0]
+    for other, name in zip(models[1:], model_dirs[1:]):
+        if other.classes != ref.classes or other.meta["feature_config"] != ref.meta["feature_config"]:
+            print(f"error: {name} has other classes or features than {model_dirs[0]}: not one ensemble",
+                  file=sys.stderr)
+            return 2
     cfg = FeatureConfig(**ref.meta["feature_config"])
     failures, loaded = 0, []
     for name in files:
@@ -39,13 +46,16 @@ def predict(files: list[str], model_dir: str, top: int) -> int:
             print(f"{name}: error: {err}", file=sys.stderr)
             failures += 1
     stats = None
-    if ref.normalization == "speaker" and loaded:
+    if any(m.normalization == "speaker" for m in models) and loaded:
         # the model was trained with every speaker z-scored by its own statistics: take them from the files given
         stats = Normalizer.from_features([f for _, f in loaded], "speaker")
         print(f"(speaker normalization: statistics of the {len(loaded)} file(s) given, taken as one speaker; "
               f"give several utterances of the same speaker)", file=sys.stderr)
+    if len(models) > 1:
+        print(f"(ensemble of {len(models)} models: posteriors averaged)", file=sys.stderr)
     for name, features in loaded:
-        probs = ref.predict_features(features, stats)
+        probs = np.mean([m.predict_features(features, stats if m.normalization == "speaker" else None)
+                         for m in models], axis=0)
         order = np.argsort(-probs)
         scores = "  ".join(f"{ref.classes[i]} {probs[i]:.3f}" for i in order[:top])
         print(f"{name}: {ref.classes[order[0]]}  ({scores})")
@@ -173,7 +183,8 @@ def main(argv=None) -> int:
     sub = p.add_subparsers(dest="command", required=True)
     pr = sub.add_parser("predict", help="emotion of wav files, with the packed integer model (numpy only)")
     pr.add_argument("files", nargs="+")
-    pr.add_argument("--model", required=True, help="run folder (or a model.packed.npz file)")
+    pr.add_argument("--model", required=True, action="append",
+                    help="run folder (or a model.packed.npz file); repeat it for an ensemble (posteriors averaged)")
     pr.add_argument("--top", type=int, default=3, help="how many class scores to print")
     ve = sub.add_parser("verify", help="reference vs the deployed Brevitas model, layer by layer")
     ve.add_argument("run_dir")

@@ -73,3 +73,36 @@ def test_verify_passes_then_finds_a_flipped_threshold(tiny_run, tmp_path, capsys
     assert main(["verify", str(tiny_run), "--limit", "3"]) == 1
     err = capsys.readouterr().err
     assert "MISMATCH" in err and "layer dense" in err
+
+
+def test_predict_averages_an_ensemble(tiny_run, tmp_path, capsys):
+    from bcrnn.cli import main
+
+    other = tmp_path / "seed1"
+    cfg = load_config(None, {"dataset": "synth", "preset": "tiny", "folds": 1, "epochs": 1, "batch_size": 16,
+                             "seed": 1})
+    run_experiment(cfg, other, cache_dir=tmp_path / "cache", progress=False, quiet=True)
+    wavs = []
+    for emotion in range(2):
+        wavs.append(tmp_path / f"e{emotion}.wav")
+        soundfile.write(wavs[-1], synth_waveform(0, emotion, 1), 16000)
+
+    def scores(*models):
+        argv = ["predict", *map(str, wavs), "--top", "4"]
+        for m in models:
+            argv += ["--model", str(m)]
+        assert main(argv) == 0
+        captured = capsys.readouterr()
+        assert ("ensemble of 2 models" in captured.err) == (len(models) == 2)
+        out = {}
+        for line in captured.out.splitlines():
+            name, rest = line.split(": ", 1)
+            tokens = rest.split("(")[1].rstrip(")").split()
+            out[name] = dict(zip(tokens[0::2], map(float, tokens[1::2])))
+        return out
+
+    a, b, both = scores(tiny_run), scores(other), scores(tiny_run, other)
+    assert a != b  # two different members
+    for name in both:
+        for cls, p in both[name].items():
+            assert p == pytest.approx((a[name][cls] + b[name][cls]) / 2, abs=1.5e-3)  # printed with 3 decimals
