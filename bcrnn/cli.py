@@ -24,7 +24,7 @@ def predict(files: list[str], model_dirs: list[str], top: int) -> int:
     models (an ensemble, e.g. seeds of one recipe) each score every file and their posteriors are averaged."""
     from bcrnn.audio import AudioError, read_audio
     from bcrnn.features import FeatureConfig, Normalizer, log_mel_deltas
-    from bcrnn.reference.model import ReferenceBCRNN
+    from bcrnn.reference.model import ReferenceBCRNN, ensemble_posteriors
 
     try:
         models = [ReferenceBCRNN.load(_packed_path(Path(d))) for d in model_dirs]
@@ -54,8 +54,7 @@ def predict(files: list[str], model_dirs: list[str], top: int) -> int:
     if len(models) > 1:
         print(f"(ensemble of {len(models)} models: posteriors averaged)", file=sys.stderr)
     for name, features in loaded:
-        probs = np.mean([m.predict_features(features, stats if m.normalization == "speaker" else None)
-                         for m in models], axis=0)
+        probs = ensemble_posteriors(models, features, stats)
         order = np.argsort(-probs)
         scores = "  ".join(f"{ref.classes[i]} {probs[i]:.3f}" for i in order[:top])
         print(f"{name}: {ref.classes[order[0]]}  ({scores})")

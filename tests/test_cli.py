@@ -38,8 +38,8 @@ def test_iemocap_layout_end_to_end(tmp_path):
     root = tmp_path / "IEMOCAP"
     make_iemocap_fixture(root, sessions=(1, 2))
     r = _train("--dataset", "iemocap", "--data-dir", str(root), "--preset", "tiny", "--folds", "1", "--epochs",
-               "1", "--batch-size", "4", "--dense", "24", "--lstm-hidden", "12", "--fc", "10", "--out", str(tmp_path / "run"),
-               cwd=tmp_path)
+               "1", "--batch-size", "4", "--dense", "24", "--lstm-hidden", "12", "--fc", "10",
+               "--out", str(tmp_path / "run"), cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "IEMOCAP" in r.stdout or "iemocap" in r.stdout
     assert "62.4" in r.stdout  # the poster's IEMOCAP row is printed beside ours

@@ -23,7 +23,7 @@ from bcrnn import metrics
 from bcrnn.corpora import load_corpus
 from bcrnn.features import FeatureConfig, FeatureSet, Normalizer, extract_features
 from bcrnn.folds import speaker_folds
-from bcrnn.reference.model import ReferenceBCRNN
+from bcrnn.reference.model import ReferenceBCRNN, ensemble_posteriors
 
 
 def member_folds(run: Path) -> dict[str, list[Path]]:
@@ -38,14 +38,12 @@ def member_folds(run: Path) -> dict[str, list[Path]]:
     return found
 
 
-def speaker_posteriors(models: list[ReferenceBCRNN], fs: FeatureSet, norm_train: list[int], speaker: str) -> np.ndarray:
-    """(utterances, classes): the members' integer-reference posteriors of `speaker`'s utterances, averaged."""
-    idx = fs.select([speaker])
-    total = np.zeros((len(idx), len(fs.classes)))
-    for ref in models:
-        stats = Normalizer.fit(fs, norm_train, ref.normalization).for_speaker(fs, speaker)
-        total += np.stack([ref.predict_features(fs.features[i], stats) for i in idx])
-    return total / len(models)
+def speaker_posteriors(models: list[ReferenceBCRNN], fs: FeatureSet, speaker: str) -> np.ndarray:
+    """(utterances, classes): the members' integer-reference posteriors of `speaker`'s utterances, averaged; the
+    speaker's own statistics for members trained with speaker normalization (as training's evaluation)."""
+    features = [fs.features[i] for i in fs.select([speaker])]
+    stats = Normalizer.from_features(features, "speaker")
+    return np.stack([ensemble_posteriors(models, f, stats) for f in features])
 
 
 def score_ensemble(runs: list[Path], fs: FeatureSet, progress: bool = True) -> dict:
@@ -63,16 +61,16 @@ def score_ensemble(runs: list[Path], fs: FeatureSet, progress: bool = True) -> d
         paths = [path for f in per_run for path in f[name]]
         models = [ReferenceBCRNN.load(path) for path in paths]
         packed_bytes.append(sum(path.stat().st_size for path in paths))
-        train_idx = fs.select(fold.train)
-        row = {"fold": fold.index, "name": name, "test_speaker": fold.test}
+        row = {"fold": fold.index, "name": name, "test_speaker": fold.test, "models": len(models)}
         for role, speaker in (("test", fold.test), ("validation", fold.validation)):
             y_true = fs.labels[fs.select([speaker])]
-            y_pred = speaker_posteriors(models, fs, train_idx, speaker).argmax(axis=1)
+            y_pred = speaker_posteriors(models, fs, speaker).argmax(axis=1)
             row[role] = metrics.scores(y_true, y_pred, len(fs.classes))
         rows.append(row)
     uar = [r["test"]["uar"] for r in rows]
     return {
-        "members": [str(r) for r in runs], "models_per_fold": len(models), "n": len(rows), "classes": list(fs.classes),
+        "members": [str(r) for r in runs], "models_per_fold": sorted({r["models"] for r in rows}), "n": len(rows),
+        "classes": list(fs.classes),
         "uar_mean": metrics.mean_std(uar)[0], "uar_std": metrics.mean_std(uar)[1],
         "wa_mean": metrics.mean_std([r["test"]["wa"] for r in rows])[0],
         "wa_std": metrics.mean_std([r["test"]["wa"] for r in rows])[1],
@@ -110,12 +108,14 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     for r in s["folds"]:
-        print(f"  {r['name']}: test UAR {100 * r['test']['uar']:.1f}  validation UAR {100 * r['validation']['uar']:.1f}")
+        print(f"  {r['name']}: test UAR {100 * r['test']['uar']:.1f}  "
+              f"validation UAR {100 * r['validation']['uar']:.1f}")
     recall = " / ".join(f"{100 * v:.0f}" for v in s["recall_mean"])
-    print(f"ensemble of {s['models_per_fold']} models ({', '.join(r.name for r in runs)}), integer reference, {s['n']} folds: "
-          f"UAR {100 * s['uar_mean']:.1f} +- {100 * s['uar_std']:.1f}  WA {100 * s['wa_mean']:.1f} +- "
-          f"{100 * s['wa_std']:.1f}  validation UAR {100 * s['val_uar_mean']:.1f}  per-class recall ({'/'.join(c[:3] for c in s['classes'])}) "
-          f"{recall}  packed {s['packed_mb']:.3f} MB")
+    short_classes = "/".join(c[:3] for c in s["classes"])
+    print(f"ensemble of {'/'.join(map(str, s['models_per_fold']))} models ({', '.join(r.name for r in runs)}), "
+          f"integer reference, {s['n']} folds: UAR {100 * s['uar_mean']:.1f} +- {100 * s['uar_std']:.1f}  "
+          f"WA {100 * s['wa_mean']:.1f} +- {100 * s['wa_std']:.1f}  validation UAR {100 * s['val_uar_mean']:.1f}  "
+          f"per-class recall ({short_classes}) {recall}  packed {s['packed_mb']:.3f} MB")
     if args.out:
         Path(args.out).write_text(json.dumps(s, indent=1))
         print(f"wrote {args.out}")
