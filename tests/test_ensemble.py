@@ -60,3 +60,26 @@ def test_bad_members_are_refused(two_runs, tmp_path, capsys):
                    crnn, cache_dir=root / "cache", progress=False, quiet=True)
     assert ensemble.main([str(a), str(crnn), "--cache-dir", str(root / "cache"), "--no-progress"]) == 2
     assert "only BCRNN runs" in capsys.readouterr().err
+
+
+def test_seed_selection_and_confusion_plot(two_runs, tmp_path, capsys):
+    root, _ = two_runs
+    ensemble = _ensemble_module()
+    run = root / "two-seeds"
+    run_experiment(load_config(None, {"dataset": "synth", "preset": "tiny", "folds": 1, "epochs": 1,
+                                      "batch_size": 16, "seeds": 2}),
+                   run, cache_dir=root / "cache", progress=False, quiet=True)
+    common = ["--cache-dir", str(root / "cache"), "--no-progress"]
+    assert ensemble.main([str(run), "--seeds", "1", "--out", str(tmp_path / "s1.json")] + common) == 0
+    picked = json.loads((tmp_path / "s1.json").read_text())
+    seed1 = json.loads(next(run.glob("folds/seed1/*/result.json")).read_text())
+    assert picked["models_per_fold"] == [1] and picked["seeds"] == [1]
+    assert picked["confusion"] == seed1["test_integer"]["confusion"]
+    assert (tmp_path / "s1.png").stat().st_size > 0
+    assert "confusion summed over the folds" in capsys.readouterr().out
+    assert ensemble.main([str(run), "--seeds", "0,1", "--out", str(tmp_path / "both.json")] + common) == 0
+    assert json.loads((tmp_path / "both.json").read_text())["models_per_fold"] == [2]
+    assert ensemble.main([str(run), "--seeds", "7"] + common) == 2
+    assert "no finished fold in common with these seeds" in capsys.readouterr().err
+    assert ensemble.main([str(run), "--seeds", "one"] + common) == 2
+    assert "comma-separated integers" in capsys.readouterr().err

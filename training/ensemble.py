@@ -1,7 +1,9 @@
 """Score an ensemble of BCRNN runs of the same folds with the integer reference: per fold, every member's packed
 model scores the fold's test (and validation) speaker, the members' utterance posteriors are averaged, argmax.
 
-    python training/ensemble.py runs/A runs/B [--data-dir PATH] [--out runs/ensemble-A-B.json]
+    python training/ensemble.py runs/A runs/B [--seeds 0,1] [--data-dir PATH] [--out runs/ensemble-A-B.json]
+
+With --out, the confusion matrix summed over the folds is also drawn beside the JSON (.png).
 
 Why: the per-fold spread of a single 1-bit model (docs/ablation.md) is as large as the gaps between recipes;
 averaging independently trained members is the standard way to cut it. The members' packed sizes add up, and so
@@ -24,13 +26,16 @@ from bcrnn.corpora import load_corpus
 from bcrnn.features import FeatureConfig, FeatureSet, Normalizer, extract_features
 from bcrnn.folds import speaker_folds
 from bcrnn.reference.model import ReferenceBCRNN, ensemble_posteriors
+from bcrnn.reports import plot_confusion
 
 
-def member_folds(run: Path) -> dict[str, list[Path]]:
+def member_folds(run: Path, seeds: set[int] | None = None) -> dict[str, list[Path]]:
     """Fold name (fold03-test_10-val_11) -> packed models of that fold, one per seed, over a run's finished folds:
-    every seed of a multi-seed run is a member."""
+    every seed of a multi-seed run is a member (or those in `seeds`)."""
     found: dict[str, list[Path]] = {}
     for result in sorted(run.glob("folds/seed*/*/result.json")):
+        if seeds is not None and int(result.parent.parent.name.removeprefix("seed")) not in seeds:
+            continue
         packed = result.parent / "model.packed.npz"
         if not packed.exists():
             raise ValueError(f"{run}: no model.packed.npz in {result.parent} (only BCRNN runs can be ensembled)")
@@ -46,12 +51,13 @@ def speaker_posteriors(models: list[ReferenceBCRNN], fs: FeatureSet, speaker: st
     return np.stack([ensemble_posteriors(models, f, stats) for f in features])
 
 
-def score_ensemble(runs: list[Path], fs: FeatureSet, progress: bool = True) -> dict:
-    """Per-fold and mean +- std scores of the ensemble of `runs` over the folds that every run has finished."""
-    per_run = [member_folds(r) for r in runs]
+def score_ensemble(runs: list[Path], fs: FeatureSet, progress: bool = True, seeds: set[int] | None = None) -> dict:
+    """Per-fold and mean +- std scores of the ensemble of `runs` (their `seeds`, default all) over the folds that
+    every run has finished."""
+    per_run = [member_folds(r, seeds) for r in runs]
     common = sorted(set.intersection(*(set(f) for f in per_run)))
     if not common:
-        raise ValueError("the runs have no finished fold in common")
+        raise ValueError("the runs have no finished fold in common" + (" with these seeds" if seeds else ""))
     folds = {f.name: f for f in speaker_folds(fs.speakers, None)}
     rows, packed_bytes = [], []
     for name in tqdm(common, desc="ensemble folds", disable=not progress):
@@ -69,7 +75,8 @@ def score_ensemble(runs: list[Path], fs: FeatureSet, progress: bool = True) -> d
         rows.append(row)
     uar = [r["test"]["uar"] for r in rows]
     return {
-        "members": [str(r) for r in runs], "models_per_fold": sorted({r["models"] for r in rows}), "n": len(rows),
+        "members": [str(r) for r in runs], "seeds": sorted(seeds) if seeds is not None else "all",
+        "models_per_fold": sorted({r["models"] for r in rows}), "n": len(rows),
         "classes": list(fs.classes),
         "uar_mean": metrics.mean_std(uar)[0], "uar_std": metrics.mean_std(uar)[1],
         "wa_mean": metrics.mean_std([r["test"]["wa"] for r in rows])[0],
@@ -86,10 +93,16 @@ def main(argv=None) -> int:
     p.add_argument("runs", nargs="+", help="BCRNN run folders of the same corpus and folds")
     p.add_argument("--data-dir", help="corpus folder (default: the first run's)")
     p.add_argument("--cache-dir", default="runs/cache", help="feature cache (default runs/cache)")
-    p.add_argument("--out", help="write the scores to this JSON file")
+    p.add_argument("--seeds", help="comma-separated seeds to take from every run (default: all), e.g. 0,1")
+    p.add_argument("--out", help="write the scores to this JSON file (and the confusion matrix to the same name .png)")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     runs = [Path(r) for r in args.runs]
+    try:
+        seeds = {int(v) for v in args.seeds.split(",")} if args.seeds else None
+    except ValueError:
+        print(f"error: --seeds takes comma-separated integers, not {args.seeds!r}", file=sys.stderr)
+        return 2
     configs = []
     for r in runs:
         if not (r / "config.json").exists():
@@ -103,7 +116,7 @@ def main(argv=None) -> int:
     corpus = load_corpus(configs[0]["dataset"], data_dir, merge_excited=configs[0].get("merge_excited", False))
     fs = extract_features(corpus, FeatureConfig(), cache_dir=Path(args.cache_dir), progress=not args.no_progress)
     try:
-        s = score_ensemble(runs, fs, progress=not args.no_progress)
+        s = score_ensemble(runs, fs, progress=not args.no_progress, seeds=seeds)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -116,9 +129,17 @@ def main(argv=None) -> int:
           f"integer reference, {s['n']} folds: UAR {100 * s['uar_mean']:.1f} +- {100 * s['uar_std']:.1f}  "
           f"WA {100 * s['wa_mean']:.1f} +- {100 * s['wa_std']:.1f}  validation UAR {100 * s['val_uar_mean']:.1f}  "
           f"per-class recall ({short_classes}) {recall}  packed {s['packed_mb']:.3f} MB")
+    width = max(len(c) for c in s["classes"])
+    print("confusion summed over the folds (rows: true, columns: predicted " + short_classes + ")")
+    for c, row in zip(s["classes"], s["confusion"]):
+        print(f"  {c:>{width}} " + " ".join(f"{v:4d}" for v in row))
     if args.out:
-        Path(args.out).write_text(json.dumps(s, indent=1))
-        print(f"wrote {args.out}")
+        out = Path(args.out)
+        out.write_text(json.dumps(s, indent=1))
+        plot_confusion(s["confusion"], s["classes"], out.with_suffix(".png"),
+                       f"ensemble of {'/'.join(map(str, s['models_per_fold']))}, {s['n']} folds: "
+                       f"UAR {100 * s['uar_mean']:.1f} +- {100 * s['uar_std']:.1f}")
+        print(f"wrote {out} and {out.with_suffix('.png')}")
     return 0
 
 
