@@ -1,7 +1,8 @@
 """A whole experiment: corpus -> features -> speaker-independent folds x seeds -> reports in one run folder.
 
 Layout of a run folder (DESIGN.md): config.json, train.log, folds/seed<S>/<fold>/{last.pt,best.pt,result.json},
-metrics.json, confusion.png, curves.png, size.json, model.pt (the first fold's best model).
+metrics.json, confusion.png, curves.png, size.json, model.pt (the first fold's best model); with several seeds
+(BCRNN), ensemble.json and ensemble.png: the seeds' ensemble scored per fold with the integer reference.
 A fold with a result.json is done; `resume=True` skips it and continues a fold that has only last.pt.
 """
 
@@ -302,9 +303,25 @@ def run_experiment(cfg: ExperimentConfig, out: Path, resume: bool = False, downl
             f" the reports are written by the call that finds every fold done (or run once more with --resume)")
         return None
     summary = write_reports(out, cfg, fs.classes, results, time.time() - t_start, log)
+    if cfg.seeds > 1 and (out / "model.packed.npz").exists():
+        summary["seed_ensemble"] = score_seed_ensemble(out, fs, log, progress)
+        write_json(out / "metrics.json", summary)
     if (out / "model.packed.npz").exists():
         export_run(out, fs, log)
     return summary
+
+
+def score_seed_ensemble(out: Path, fs: FeatureSet, log, progress: bool) -> dict:
+    """A multi-seed BCRNN run's seeds as one ensemble per fold (bcrnn.ensemble): ensemble.json, ensemble.png, and
+    the figures without the per-fold rows (returned for metrics.json)."""
+    from bcrnn.ensemble import confusion_lines, plot, score_ensemble, summary_line
+
+    s = score_ensemble([out], fs, progress=progress)
+    write_json(out / "ensemble.json", s)
+    plot(s, out / "ensemble.png")
+    log("seed " + summary_line(s))
+    log("\n".join(confusion_lines(s)))
+    return {k: v for k, v in s.items() if k != "folds"}
 
 
 def export_run(out: Path, fs: FeatureSet, log, n_segments: int = 8) -> dict:

@@ -78,7 +78,14 @@ def test_seed_selection_and_confusion_plot(two_runs, tmp_path, capsys):
     assert (tmp_path / "s1.png").stat().st_size > 0
     assert "confusion summed over the folds" in capsys.readouterr().out
     assert ensemble.main([str(run), "--seeds", "0,1", "--out", str(tmp_path / "both.json")] + common) == 0
-    assert json.loads((tmp_path / "both.json").read_text())["models_per_fold"] == [2]
+    both = json.loads((tmp_path / "both.json").read_text())
+    assert both["models_per_fold"] == [2]
+    # the run scored its own seed ensemble when it ended: the same figures
+    own = json.loads((run / "ensemble.json").read_text())
+    assert own["confusion"] == both["confusion"] and own["uar_mean"] == both["uar_mean"]
+    assert json.loads((run / "metrics.json").read_text())["seed_ensemble"]["uar_mean"] == own["uar_mean"]
+    assert (run / "ensemble.png").stat().st_size > 0
+    assert "seed ensemble of 2 models" in (run / "train.log").read_text()
     assert ensemble.main([str(run), "--seeds", "7"] + common) == 2
     assert "no finished fold in common with these seeds" in capsys.readouterr().err
     assert ensemble.main([str(run), "--seeds", "one"] + common) == 2

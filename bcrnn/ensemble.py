@@ -1,0 +1,106 @@
+"""Seed ensembles of BCRNN runs, scored with the integer reference: per fold, every member's packed model scores
+the fold's test (and validation) speaker, the members' utterance posteriors are averaged, argmax.
+
+Why: the per-fold spread of a single 1-bit model (docs/ablation.md) is as large as the gaps between recipes;
+averaging independently trained members is the standard way to cut it. The members' packed sizes add up, and so
+does their hardware (one dataflow per member). The validation speaker's UAR is reported too: it, not the test
+score, is what recipes are chosen by.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from bcrnn import metrics
+from bcrnn.features import FeatureSet, Normalizer
+from bcrnn.folds import speaker_folds
+from bcrnn.reference.model import ReferenceBCRNN, ensemble_posteriors
+from bcrnn.reports import plot_confusion
+
+
+def member_folds(run: Path, seeds: set[int] | None = None) -> dict[str, list[Path]]:
+    """Fold name (fold03-test_10-val_11) -> packed models of that fold, one per seed, over a run's finished folds:
+    every seed of a multi-seed run is a member (or those in `seeds`)."""
+    found: dict[str, list[Path]] = {}
+    for result in sorted(run.glob("folds/seed*/*/result.json")):
+        if seeds is not None and int(result.parent.parent.name.removeprefix("seed")) not in seeds:
+            continue
+        packed = result.parent / "model.packed.npz"
+        if not packed.exists():
+            raise ValueError(f"{run}: no model.packed.npz in {result.parent} (only BCRNN runs can be ensembled)")
+        found.setdefault(result.parent.name, []).append(packed)
+    return found
+
+
+def speaker_posteriors(models: list[ReferenceBCRNN], fs: FeatureSet, speaker: str) -> np.ndarray:
+    """(utterances, classes): the members' integer-reference posteriors of `speaker`'s utterances, averaged; the
+    speaker's own statistics for members trained with speaker normalization (as training's evaluation)."""
+    features = [fs.features[i] for i in fs.select([speaker])]
+    stats = Normalizer.from_features(features, "speaker")
+    return np.stack([ensemble_posteriors(models, f, stats) for f in features])
+
+
+def score_ensemble(runs: list[Path], fs: FeatureSet, progress: bool = True, seeds: set[int] | None = None) -> dict:
+    """Per-fold and mean +- std scores of the ensemble of `runs` (their `seeds`, default all) over the folds that
+    every run has finished."""
+    per_run = [member_folds(r, seeds) for r in runs]
+    common = sorted(set.intersection(*(set(f) for f in per_run)))
+    if not common:
+        raise ValueError("the runs have no finished fold in common" + (" with these seeds" if seeds else ""))
+    folds = {f.name: f for f in speaker_folds(fs.speakers, None)}
+    rows, packed_bytes = [], []
+    for name in tqdm(common, desc="ensemble folds", disable=not progress):
+        fold = folds.get(name)
+        if fold is None:
+            raise ValueError(f"fold {name} is not a fold of this corpus: were the runs trained on it?")
+        paths = [path for f in per_run for path in f[name]]
+        models = [ReferenceBCRNN.load(path) for path in paths]
+        packed_bytes.append(sum(path.stat().st_size for path in paths))
+        row = {"fold": fold.index, "name": name, "test_speaker": fold.test, "models": len(models)}
+        for role, speaker in (("test", fold.test), ("validation", fold.validation)):
+            y_true = fs.labels[fs.select([speaker])]
+            y_pred = speaker_posteriors(models, fs, speaker).argmax(axis=1)
+            row[role] = metrics.scores(y_true, y_pred, len(fs.classes))
+        rows.append(row)
+    uar = [r["test"]["uar"] for r in rows]
+    return {
+        "members": [str(r) for r in runs], "seeds": sorted(seeds) if seeds is not None else "all",
+        "models_per_fold": sorted({r["models"] for r in rows}), "n": len(rows),
+        "classes": list(fs.classes),
+        "uar_mean": metrics.mean_std(uar)[0], "uar_std": metrics.mean_std(uar)[1],
+        "wa_mean": metrics.mean_std([r["test"]["wa"] for r in rows])[0],
+        "wa_std": metrics.mean_std([r["test"]["wa"] for r in rows])[1],
+        "val_uar_mean": metrics.mean_std([r["validation"]["uar"] for r in rows])[0],
+        "recall_mean": np.nanmean([r["test"]["recall"] for r in rows], axis=0).tolist(),
+        "confusion": np.sum([r["test"]["confusion"] for r in rows], axis=0).tolist(),
+        "packed_mb": max(packed_bytes) / 1e6, "folds": rows,
+    }
+
+
+def summary_line(s: dict, names: str = "") -> str:
+    """One line with the ensemble's figures, as training/ensemble.py and a multi-seed run print it."""
+    recall = " / ".join(f"{100 * v:.0f}" for v in s["recall_mean"])
+    short_classes = "/".join(c[:3] for c in s["classes"])
+    return (f"ensemble of {'/'.join(map(str, s['models_per_fold']))} models{f' ({names})' if names else ''}, "
+            f"integer reference, {s['n']} folds: UAR {100 * s['uar_mean']:.1f} +- {100 * s['uar_std']:.1f}  "
+            f"WA {100 * s['wa_mean']:.1f} +- {100 * s['wa_std']:.1f}  validation UAR {100 * s['val_uar_mean']:.1f}  "
+            f"per-class recall ({short_classes}) {recall}  packed {s['packed_mb']:.3f} MB")
+
+
+def confusion_lines(s: dict) -> list[str]:
+    """The confusion matrix summed over the folds, as text."""
+    width = max(len(c) for c in s["classes"])
+    head = "confusion summed over the folds (rows: true, columns: predicted " + \
+        "/".join(c[:3] for c in s["classes"]) + ")"
+    rows = [f"  {c:>{width}} " + " ".join(f"{v:4d}" for v in row) for c, row in zip(s["classes"], s["confusion"])]
+    return [head] + rows
+
+
+def plot(s: dict, path: Path) -> None:
+    """The confusion matrix summed over the folds."""
+    plot_confusion(s["confusion"], s["classes"], path,
+                   f"ensemble of {'/'.join(map(str, s['models_per_fold']))}, {s['n']} folds: "
+                   f"UAR {100 * s['uar_mean']:.1f} +- {100 * s['uar_std']:.1f}")
