@@ -343,6 +343,30 @@ def export_run(out: Path, fs: FeatureSet, log, n_segments: int = 8) -> dict:
     return report
 
 
+def member_folder(run: Path, seed: int, data_dir: Path | None = None, cache_dir: Path | None = Path("runs/cache"),
+                  log=print) -> Path:
+    """run/members/seed<S>/: seed S's first fold as a run folder of its own (config.json, model.pt, model.packed.npz,
+    model.qonnx.onnx checked against the reference), made once. The run folder holds seed 0's (the lowest seed's);
+    this is how the FINN build, the RTL simulation and `bcrnn verify` take any member of a seed ensemble."""
+    run = Path(run)
+    seed_dir = run / "folds" / f"seed{seed}"
+    folds = sorted(d for d in seed_dir.iterdir() if (d / "result.json").exists()) if seed_dir.is_dir() else []
+    if not folds or not (folds[0] / "model.packed.npz").exists():
+        seeds = sorted(d.name for d in (run / "folds").glob("seed*"))
+        raise RunFolderError(f"{run}: no finished BCRNN fold of seed {seed} (seeds here: {', '.join(seeds) or 'none'})")
+    dest = run / "members" / f"seed{seed}"
+    if (dest / "model.qonnx.onnx").exists():
+        return dest
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(run / "config.json", dest / "config.json")
+    shutil.copyfile(folds[0] / "best.pt", dest / "model.pt")
+    shutil.copyfile(folds[0] / "model.packed.npz", dest / "model.packed.npz")
+    cfg = json.loads((run / "config.json").read_text())["experiment"]
+    corpus = load_corpus(cfg["dataset"], data_dir or cfg.get("data_dir"), merge_excited=cfg.get("merge_excited", False))
+    export_run(dest, extract_features(corpus, FeatureConfig(), cache_dir=cache_dir), log)
+    return dest
+
+
 def complete_integer_evaluation(result: dict, fs: FeatureSet, fold: Fold, fold_dir: Path,
                                 cfg: ExperimentConfig, log) -> None:
     """For a fold trained before integer evaluation existed: load its best.pt and add the reference's scores."""

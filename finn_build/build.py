@@ -5,6 +5,7 @@ executed by FINN and compared with the integer reference at every layer boundary
 
     python finn_build/build.py runs/emodb-bcrnn-small                       # both targets, verify, report
     python finn_build/build.py RUN --folding zu3eg-fast --board Ultra96     # one target
+    python finn_build/build.py RUN --seed 1 --folding zu3eg-fast            # another member of a seed ensemble
     python finn_build/build.py RUN --folding my_target.yaml --vivado        # in the Docker image with Vivado
 
 Outputs (default build/finn/<run name>/): <target>/ (FINN's output folder: report/, intermediate_models/,
@@ -31,6 +32,8 @@ def parse_args(argv=None):
     p.add_argument("--folding", action="append", metavar="TARGET",
                    help=f"build target: a name in finn_build/targets ({', '.join(DEFAULT_TARGETS)}) or a YAML "
                         "file; repeat for several (default: both)")
+    p.add_argument("--seed", type=int, help="build this seed's member of a multi-seed run (its first fold) instead of "
+                   "the run's own model (seed 0's); the member is exported to RUN/members/seed<S>/ first")
     p.add_argument("--board", help="FINN board name overriding the target's (its FPGA part follows)")
     p.add_argument("--out", type=Path, help="output folder (default build/finn/<run name>)")
     p.add_argument("--vivado", action="store_true",
@@ -68,9 +71,18 @@ def verification_segments(run_dir: Path, data_dir: Path | None, speaker: str | N
 def main(argv=None) -> int:
     args = parse_args(argv)
     run_dir = args.run_dir.resolve()
+    name = run_dir.name
+    if args.seed is not None:
+        from bcrnn.experiment import RunFolderError, member_folder
+
+        try:
+            run_dir = member_folder(run_dir, args.seed, args.data_dir, ROOT / "runs" / "cache").resolve()
+        except RunFolderError as e:
+            raise SystemExit(str(e))
+        name = f"{name}-seed{args.seed}"
     if not (run_dir / "model.qonnx.onnx").is_file():
         raise SystemExit(f"{run_dir}: no model.qonnx.onnx; give the folder of a finished BCRNN training run")
-    out_root = (args.out or ROOT / "build" / "finn" / run_dir.name).resolve()
+    out_root = (args.out or ROOT / "build" / "finn" / name).resolve()
 
     from bcrnn.dataflow.no_vivado import prepare_finn
 

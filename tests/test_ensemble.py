@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bcrnn.config import load_config
-from bcrnn.experiment import run_experiment
+from bcrnn.experiment import RunFolderError, member_folder, run_experiment
 
 
 def _ensemble_module():
@@ -62,13 +62,19 @@ def test_bad_members_are_refused(two_runs, tmp_path, capsys):
     assert "only BCRNN runs" in capsys.readouterr().err
 
 
-def test_seed_selection_and_confusion_plot(two_runs, tmp_path, capsys):
+@pytest.fixture(scope="module")
+def two_seed_run(two_runs):
     root, _ = two_runs
-    ensemble = _ensemble_module()
     run = root / "two-seeds"
     run_experiment(load_config(None, {"dataset": "synth", "preset": "tiny", "folds": 1, "epochs": 1,
                                       "batch_size": 16, "seeds": 2}),
                    run, cache_dir=root / "cache", progress=False, quiet=True)
+    return root, run
+
+
+def test_seed_selection_and_confusion_plot(two_seed_run, tmp_path, capsys):
+    root, run = two_seed_run
+    ensemble = _ensemble_module()
     common = ["--cache-dir", str(root / "cache"), "--no-progress"]
     assert ensemble.main([str(run), "--seeds", "1", "--out", str(tmp_path / "s1.json")] + common) == 0
     picked = json.loads((tmp_path / "s1.json").read_text())
@@ -90,3 +96,17 @@ def test_seed_selection_and_confusion_plot(two_runs, tmp_path, capsys):
     assert "no finished fold in common with these seeds" in capsys.readouterr().err
     assert ensemble.main([str(run), "--seeds", "one"] + common) == 2
     assert "comma-separated integers" in capsys.readouterr().err
+
+
+def test_member_folder_is_a_run_folder_of_one_seed(two_seed_run):
+    """What the FINN build's --seed takes: seed 1's first fold as a run folder, its QONNX export checked."""
+    root, run = two_seed_run
+    member = member_folder(run, 1, cache_dir=root / "cache", log=lambda _: None)
+    assert member == run / "members" / "seed1"
+    fold = next(run.glob("folds/seed1/*/result.json")).parent
+    assert (member / "model.packed.npz").read_bytes() == (fold / "model.packed.npz").read_bytes()
+    assert (member / "model.packed.npz").read_bytes() != (run / "model.packed.npz").read_bytes()  # not seed 0's
+    check = json.loads((member / "export_check.json").read_text())
+    assert check["segments"] > 0 and (member / "model.qonnx.onnx").stat().st_size > 0
+    with pytest.raises(RunFolderError, match="no finished BCRNN fold of seed 4 .seeds here: seed0, seed1"):
+        member_folder(run, 4, cache_dir=root / "cache")

@@ -114,45 +114,88 @@ def _run_fixed_point(layers: list[BinaryLSTMLayer], x: torch.Tensor) -> list[tor
 def _fixed_point_recurrence(dot_x: torch.Tensor, w_h_t: torch.Tensor, mult: torch.Tensor, offset: torch.Tensor,
                             fmt: LSTMFormat, sigmoid_lut: torch.Tensor, tanh_lut: torch.Tensor) -> torch.Tensor:
     """The fixed-point recurrence of L independent LSTM layers run side by side (L = 2: a BiLSTM's two directions,
-    the backward one on time-reversed inputs): one Python loop over the steps for both halves the per-step
-    overhead that dominates a small LSTM's training step on a CPU.
+    the backward one on time-reversed inputs), in one loop over the steps.
 
     dot_x: (L, B, T, 4H) integer x-part dot products in step order; w_h_t: (L, H, 4H) +-1; mult, offset: (L, 4H).
-    Returns (L, B, T, H) in {-1, +1}, in step order."""
-    n_layers, b, t, _ = dot_x.shape
-    hs = w_h_t.shape[1]
-    mult, offset = mult[:, None, :], offset[:, None, :]
-    one = 2.0 ** (fmt.pre_frac + fmt.scale_frac)
-    half_k, lo, hi = 2.0 ** (fmt.scale_frac - 1), -(2 ** (fmt.pre_bits - 1)), 2 ** (fmt.pre_bits - 1) - 1
-    g_one, g_half, t_one = 2.0 ** fmt.gate_bits, 2.0 ** (fmt.gate_bits - 1), 2.0 ** (fmt.gate_bits - 1)
-    s_one, c_one = 2.0 ** fmt.product_shift, 2.0 ** fmt.cell_frac
-    c_lo, c_hi = -(fmt.cell_max + 1), fmt.cell_max
-    h_sign = dot_x.new_ones(n_layers, b, hs)  # sign(h_0) = sign(0) = +1
-    c = dot_x.new_zeros(n_layers, b, hs)
-    c_int = dot_x.new_zeros(n_layers, b, hs)
-    outputs = [None] * t
-    dot_x_steps = dot_x.unbind(2)  # not dot_x[:, :, s]: each select's backward would allocate a full zero tensor
-    for s in range(t):
-        dot = dot_x_steps[s] + torch.bmm(h_sign, w_h_t)
-        acc = mult * dot + offset
-        code = torch.clamp(torch.floor((acc.detach() + half_k) / 2 ** fmt.scale_frac), lo, hi)
-        pre = _ste(acc / one, code / 2 ** fmt.pre_frac)
-        idx = (code - lo).long()
-        sig_idx = torch.cat([idx[..., : 2 * hs], idx[..., 3 * hs :]], dim=-1)
-        sig_val = sigmoid_lut[sig_idx] / g_one
-        sig_pre = torch.cat([pre[..., : 2 * hs], pre[..., 3 * hs :]], dim=-1)
-        gates = _ste(torch.sigmoid(sig_pre), sig_val)
-        i, f, o = gates[..., :hs], gates[..., hs : 2 * hs], gates[..., 2 * hs :]
-        g = _ste(torch.tanh(pre[..., 2 * hs : 3 * hs]), tanh_lut[idx[..., 2 * hs : 3 * hs]] / t_one)
-        i_int, f_int, o_int, g_int = (i * g_one).detach(), (f * g_one).detach(), (o * g_one).detach(), \
-            (g * t_one).detach()
-        c_int = torch.clamp(torch.floor((f_int * c_int + g_half) / g_one)
-                            + torch.floor((i_int * g_int + s_one / 2) / s_one), c_lo, c_hi)
-        c = _ste(f * c + i * g, c_int / c_one)
-        h_float = o * torch.tanh(c)
-        h_sign = _ste(h_float, torch.where((o_int == 0) | (c_int >= 0), 1.0, -1.0))
-        outputs[s] = h_sign
-    return torch.stack(outputs, dim=2)
+    Returns (L, B, T, H) in {-1, +1}, in step order. Gradients: `_FixedPointRecurrence`'s straight-through ones."""
+    return _FixedPointRecurrence.apply(dot_x, w_h_t, mult, offset, fmt, sigmoid_lut, tanh_lut)
+
+
+class _FixedPointRecurrence(torch.autograd.Function):
+    """The deployed integer LSTM forward, and by hand the backward that autograd would derive for its
+    straight-through estimators: the float LSTM's gradient, with every activation and state at its fixed-point
+    value (pre-activation codes, table gates, rounded cell state), the sign of h passed straight through.
+
+    Why by hand: autograd through ~40 small ops per step for 150 steps made the recurrence half of a BCRNN training
+    step on a CPU; the step loop here has a dozen, and everything that does not depend on the previous step (the
+    activation derivatives, the gradients of the multipliers, offsets and recurrent weights) is computed for all
+    steps at once. tests/test_binary_lstm.py checks it against the autograd formulation."""
+
+    @staticmethod
+    def forward(ctx, dot_x, w_h_t, mult, offset, fmt: LSTMFormat, sigmoid_lut, tanh_lut):
+        n_layers, b, t, four_h = dot_x.shape
+        hs = four_h // 4
+        m, o_ = mult[:, None, :], offset[:, None, :]
+        half_k, lo, hi = 2.0 ** (fmt.scale_frac - 1), -(2 ** (fmt.pre_bits - 1)), 2 ** (fmt.pre_bits - 1) - 1
+        g_one, g_half, s_one = 2.0 ** fmt.gate_bits, 2.0 ** (fmt.gate_bits - 1), 2.0 ** fmt.product_shift
+        c_lo, c_hi = -(fmt.cell_max + 1), fmt.cell_max
+        h_sign = dot_x.new_ones(n_layers, b, hs)  # sign(h_0) = sign(0) = +1
+        c_int = dot_x.new_zeros(n_layers, b, hs)
+        dots, codes, gates, cells, outputs = ([None] * t for _ in range(5))
+        for s in range(t):
+            dot = torch.baddbmm(dot_x[:, :, s], h_sign, w_h_t)
+            code = torch.clamp(torch.floor((m * dot + o_ + half_k) / 2 ** fmt.scale_frac), lo, hi)
+            idx = (code - lo).long()
+            gate = sigmoid_lut[idx]  # integer i, f, o (the g columns replaced below)
+            gate[..., 2 * hs : 3 * hs] = tanh_lut[idx[..., 2 * hs : 3 * hs]]
+            i_int, f_int, g_int, o_int = gate.split(hs, dim=-1)
+            c_int = torch.clamp(torch.floor((f_int * c_int + g_half) / g_one)
+                                + torch.floor((i_int * g_int + s_one / 2) / s_one), c_lo, c_hi)
+            h_sign = torch.where((o_int == 0) | (c_int >= 0), 1.0, -1.0)
+            dots[s], codes[s], gates[s], cells[s], outputs[s] = dot, code, gate, c_int, h_sign
+        ctx.fmt = fmt  # saved step-major: (T, L, B, .), so that the backward loop reads contiguous slices
+        ctx.save_for_backward(w_h_t, mult, *(torch.stack(v) for v in (dots, codes, gates, cells, outputs)))
+        return torch.stack(outputs, dim=2)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        w_h_t, mult, dot, code, gate, cell, out = ctx.saved_tensors
+        fmt = ctx.fmt
+        t, n_layers, b, hs = out.shape
+        one = 2.0 ** (fmt.pre_frac + fmt.scale_frac)
+        grad_out = grad_out.permute(2, 0, 1, 3)  # step-major like the saved tensors
+        # forward values: gates (i, f, o on 2^-G, g on 2^-(G-1)), cell state, pre-activation
+        i, f, g, o = (gate / 2.0 ** fmt.gate_bits).split(hs, dim=-1)
+        g = g * 2.0
+        c = cell / 2.0 ** fmt.cell_frac
+        c_prev = torch.cat([torch.zeros_like(c[:1]), c[:-1]])
+        pre = code / 2.0 ** fmt.pre_frac
+        # the float activations' derivatives at those values: sigmoid for i, f, o, tanh for g and for c in h
+        sig = torch.sigmoid(pre)
+        d_act = sig * (1 - sig)
+        d_act[..., 2 * hs : 3 * hs] = 1 - torch.tanh(pre[..., 2 * hs : 3 * hs]) ** 2
+        tanh_c = torch.tanh(c)
+        dh_dc = o * (1 - tanh_c ** 2)
+        row = (mult / one)[:, None, :]  # d pre -> d dot: the per-row multiplier M_r / 2^(P+K)
+        w_h = w_h_t.transpose(1, 2)
+        d_pre = torch.empty_like(dot)
+        dh = torch.zeros_like(out[0])
+        dc = torch.zeros_like(dh)
+        for s in range(t - 1, -1, -1):
+            dh = grad_out[s] + dh
+            dc = dc + dh * dh_dc[s]
+            torch.cat([dc * g[s], dc * c_prev[s], dc * i[s], dh * tanh_c[s]], dim=-1, out=d_pre[s])
+            d_pre[s].mul_(d_act[s])
+            dc = dc * f[s]
+            dh = torch.bmm(d_pre[s] * row, w_h)  # to the previous step's sign(h), straight through
+        d_dot = d_pre * row
+        d_acc = d_pre / one
+        grad_mult = (d_acc * dot).sum(dim=(0, 2))
+        grad_offset = d_acc.sum(dim=(0, 2))
+        h_prev = torch.cat([torch.ones_like(out[:1]), out[:-1]])  # (T, L, B, H)
+        grad_w = torch.bmm(h_prev.permute(1, 3, 0, 2).reshape(n_layers, hs, t * b),
+                           d_dot.permute(1, 0, 2, 3).reshape(n_layers, t * b, -1))
+        return d_dot.permute(1, 2, 0, 3), grad_w, grad_mult, grad_offset, None, None, None
 
 
 class _ExportBinaryLSTM(torch.autograd.Function):
