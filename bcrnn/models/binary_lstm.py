@@ -198,6 +198,42 @@ class _FixedPointRecurrence(torch.autograd.Function):
         return d_dot.permute(1, 2, 0, 3), grad_w, grad_mult, grad_offset, None, None, None
 
 
+def fixed_point_recurrence_autograd(dot_x, w_h_t, mult, offset, fmt, sigmoid_lut, tanh_lut):
+    """`_fixed_point_recurrence` with its straight-through estimators written as autograd ops, step by step: the
+    specification that `_FixedPointRecurrence`'s hand-written backward implements (tests/test_lstm_fixed_point.py
+    compares the two; benchmarks/training_step.py times them)."""
+    n_layers, b, t, _ = dot_x.shape
+    hs = w_h_t.shape[1]
+    mult, offset = mult[:, None, :], offset[:, None, :]
+    one = 2.0 ** (fmt.pre_frac + fmt.scale_frac)
+    half_k, lo, hi = 2.0 ** (fmt.scale_frac - 1), -(2 ** (fmt.pre_bits - 1)), 2 ** (fmt.pre_bits - 1) - 1
+    g_one, g_half, t_one = 2.0 ** fmt.gate_bits, 2.0 ** (fmt.gate_bits - 1), 2.0 ** (fmt.gate_bits - 1)
+    s_one, c_one = 2.0 ** fmt.product_shift, 2.0 ** fmt.cell_frac
+    c_lo, c_hi = -(fmt.cell_max + 1), fmt.cell_max
+    h_sign = dot_x.new_ones(n_layers, b, hs)
+    c = dot_x.new_zeros(n_layers, b, hs)
+    c_int = dot_x.new_zeros(n_layers, b, hs)
+    outputs = []
+    for s in range(t):
+        dot = dot_x[:, :, s] + torch.bmm(h_sign, w_h_t)
+        acc = mult * dot + offset
+        code = torch.clamp(torch.floor((acc.detach() + half_k) / 2 ** fmt.scale_frac), lo, hi)
+        pre = _ste(acc / one, code / 2 ** fmt.pre_frac)
+        idx = (code - lo).long()
+        sig_idx = torch.cat([idx[..., : 2 * hs], idx[..., 3 * hs :]], dim=-1)
+        sig_pre = torch.cat([pre[..., : 2 * hs], pre[..., 3 * hs :]], dim=-1)
+        gates = _ste(torch.sigmoid(sig_pre), sigmoid_lut[sig_idx] / g_one)
+        i, f, o = gates[..., :hs], gates[..., hs : 2 * hs], gates[..., 2 * hs :]
+        g = _ste(torch.tanh(pre[..., 2 * hs : 3 * hs]), tanh_lut[idx[..., 2 * hs : 3 * hs]] / t_one)
+        i_int, f_int, o_int, g_int = ((v * k).detach() for v, k in ((i, g_one), (f, g_one), (o, g_one), (g, t_one)))
+        c_int = torch.clamp(torch.floor((f_int * c_int + g_half) / g_one)
+                            + torch.floor((i_int * g_int + s_one / 2) / s_one), c_lo, c_hi)
+        c = _ste(f * c + i * g, c_int / c_one)
+        h_sign = _ste(o * torch.tanh(c), torch.where((o_int == 0) | (c_int >= 0), 1.0, -1.0))
+        outputs.append(h_sign)
+    return torch.stack(outputs, dim=2)
+
+
 class _ExportBinaryLSTM(torch.autograd.Function):
     """Stands for the whole BiLSTM in a TorchScript-based ONNX export: one `bcrnn.custom_op::BinaryLSTM` node."""
 
