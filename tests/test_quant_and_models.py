@@ -137,3 +137,72 @@ def test_a_bcrnn_starts_from_a_trained_crnn_of_the_same_sizes():
         init_from_full_precision(build_model("bcrnn", "tiny", 4, dense=32), crnn)
     with pytest.raises(ValueError, match="full-precision CRNN into a binary"):
         init_from_full_precision(bcrnn, build_model("bcrnn", "tiny", 4))
+
+
+def test_bipolar_linear_is_the_exact_float_product_with_its_gradients():
+    from bcrnn.models.bipolar import bipolar_linear
+
+    torch.manual_seed(0)
+    x = torch.randn(4, 33, 70).sign().requires_grad_(True)
+    w = torch.randn(48, 70).sign().requires_grad_(True)
+    g = torch.randn(4, 33, 48)
+    y = bipolar_linear(x, w)
+    (y * g).sum().backward()
+    x_ref, w_ref = x.detach().clone().requires_grad_(True), w.detach().clone().requires_grad_(True)
+    y_ref = torch.nn.functional.linear(x_ref, w_ref)
+    (y_ref * g).sum().backward()
+    assert torch.equal(y, y_ref) and y.dtype == torch.float32
+    assert torch.allclose(x.grad, x_ref.grad, atol=1e-5) and torch.allclose(w.grad, w_ref.grad, atol=1e-4)
+    with pytest.raises(ValueError, match="-1 and \\+1 only"):
+        bipolar_linear(x.detach() * 0.5, w.detach())
+
+
+def test_binary_dense_layer_and_lstm_train_on_the_int8_product(monkeypatch):
+    """A BCRNN training step with the int8 products equals one with float products: same loss, same gradients."""
+    import bcrnn.models.binary_lstm as binary_lstm
+    import bcrnn.models.crnn as crnn
+
+    torch.manual_seed(1)
+    model = build_model("bcrnn", "tiny", 4)
+    model.train()
+    x, y = torch.randn(6, 3, 300, 40), torch.tensor([0, 1, 2, 3, 0, 1])
+
+    def step():
+        model.zero_grad()
+        torch.manual_seed(2)  # dropout
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    loss, grads = step()
+    calls = []
+
+    def float_product(a, w):
+        calls.append(a.shape)
+        return torch.nn.functional.linear(a, w)
+
+    monkeypatch.setattr(crnn, "bipolar_linear", float_product)
+    monkeypatch.setattr(binary_lstm, "bipolar_linear", float_product)
+    loss_ref, grads_ref = step()
+    assert len(calls) == 3  # the dense layer and both LSTM directions took the int8 path above
+    assert torch.allclose(loss, loss_ref, rtol=1e-5)
+    assert grads.keys() == grads_ref.keys()
+    for name in grads:
+        assert torch.allclose(grads[name], grads_ref[name], rtol=1e-3, atol=1e-5), name
+
+
+def test_binary_dense_layer_in_training_equals_its_brevitas_layer():
+    """The int8 path of the per-frame dense layer (training) computes what its QuantLinear computes (export), up to
+    float rounding: compared before sign(), whose ties at 0 the rounding can break either way."""
+    from bcrnn.models.crnn import FrameDense
+
+    torch.manual_seed(1)
+    dense = FrameDense(4 * 6, 10, binary=True).train()
+    normalized = []
+    dense.bn.register_forward_hook(lambda module, inputs, output: normalized.append(output))
+    x = torch.randn(3, 6, 20, 4).sign()  # (B, C, T, F) +-1: a conv block's output
+    dense(x)
+    flat = x.permute(0, 2, 3, 1).reshape(3, 20, 24)
+    dense.bn(dense.fc(flat).transpose(1, 2))
+    fast, via_brevitas = normalized
+    assert torch.allclose(fast, via_brevitas, atol=1e-5) and float(fast.std()) > 0.5

@@ -18,6 +18,7 @@ from torch import nn
 from brevitas.function.ops_ste import binary_sign_ste
 
 from bcrnn.fixed_point import LSTMFormat, sigmoid_table, tanh_table
+from bcrnn.models.bipolar import bipolar_linear
 from bcrnn.quant import BinaryAct, BinaryActLearnedScale, BinaryWeightMeanAbs
 
 
@@ -96,7 +97,7 @@ class BinaryLSTMLayer(nn.Module):
         if float(mult.detach().max()) * (self.input_size + hs) + float(offset.detach().abs().max()) >= 2 ** 24:
             raise OverflowError("binary LSTM accumulator exceeds 2^24: float32 training would not be exact")
         x_sign = binary_sign_ste(torch.clamp(x, -1.0, 1.0))
-        dot_x = torch.nn.functional.linear(x_sign, w_sign[:, : self.input_size])  # integers
+        dot_x = bipolar_linear(x_sign, w_sign[:, : self.input_size])  # integers, exact
         return dot_x, w_sign[:, self.input_size :].t(), mult, offset
 
 

@@ -21,6 +21,7 @@ from torch import nn
 
 from bcrnn.fixed_point import LSTMFormat
 from bcrnn.models.binary_lstm import BinaryBiLSTM
+from bcrnn.models.bipolar import bipolar_linear
 from bcrnn.quant import BinaryAct, BinaryWeightMeanAbs, FeatureQuant8
 
 
@@ -121,13 +122,20 @@ class FrameDense(nn.Module):
             self.fc = QuantLinear(in_features, out_features, bias=False, weight_quant=BinaryWeightMeanAbs)
         else:
             self.fc = nn.Linear(in_features, out_features, bias=False)
+        self.binary = binary
         self.bn = nn.BatchNorm1d(out_features)
         self.act = _sign() if binary else _leaky()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, T, F) -> (B, T, D)
         b, c, t, f = x.shape
         x = x.permute(0, 2, 3, 1).reshape(b, t, f * c)
-        y = self.bn(self.fc(x).transpose(1, 2)).transpose(1, 2)
+        if self.binary and self.training and not torch.onnx.is_in_onnx_export():
+            # training: x is the conv block's +-1 output, so alpha * (x @ sign(W).T) runs as an exact int8 product
+            qw = self.fc.quant_weight()
+            y = bipolar_linear(x, qw.value / qw.scale) * qw.scale.view(-1)
+        else:
+            y = self.fc(x)
+        y = self.bn(y.transpose(1, 2)).transpose(1, 2)
         return self.act(y)
 
 
