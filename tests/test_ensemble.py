@@ -110,3 +110,15 @@ def test_member_folder_is_a_run_folder_of_one_seed(two_seed_run):
     assert check["segments"] > 0 and (member / "model.qonnx.onnx").stat().st_size > 0
     with pytest.raises(RunFolderError, match="no finished BCRNN fold of seed 4 .seeds here: seed0, seed1"):
         member_folder(run, 4, cache_dir=root / "cache")
+
+
+def test_summarize_picks_seeds(two_seed_run):
+    """training/summarize.py --seeds: one seed's fold runs of a multi-seed run."""
+    _, run = two_seed_run
+    spec = importlib.util.spec_from_file_location("summarize", Path(__file__).parents[1] / "training/summarize.py")
+    summarize = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(summarize)
+    both, one = summarize.summarize(run), summarize.summarize(run, seeds={1})
+    seed1 = json.loads(next(run.glob("folds/seed1/*/result.json")).read_text())
+    assert both["n"] == 2 and one["n"] == 1
+    assert one["uar_mean"] == pytest.approx(seed1["test_integer"]["uar"])

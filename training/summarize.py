@@ -1,6 +1,6 @@
 """Mean +- std test UAR / WA over the finished folds of run folders, also of partial runs (--only-folds).
 
-    python training/summarize.py runs/A runs/B [--folds 1,3,5,9] [--markdown]
+    python training/summarize.py runs/A runs/B [--folds 1,3,5,9] [--seeds 0] [--markdown]
 
 For a BCRNN the integer reference's scores are the ones reported (test_integer); std is the population std over
 folds, as in metrics.json. --markdown prints the README's results rows instead: per-class recall (mean over
@@ -25,13 +25,13 @@ def averaged_val_uars(run: Path) -> dict[str, float]:
     return {f"seed{m[1]}/{m[2]}": float(m[3]) for m in pattern.finditer(log.read_text())} if log.exists() else {}
 
 
-def summarize(run: Path, folds: set[int] | None = None) -> dict:
+def summarize(run: Path, folds: set[int] | None = None, seeds: set[int] | None = None) -> dict:
     """Test scores over the finished folds, and the validation UAR of the kept weights (the one honest guide for
     choosing between recipes: the validation speaker is never a test speaker of its fold)."""
     rows, averaged = [], averaged_val_uars(run)
     for path in sorted(run.glob("folds/seed*/*/result.json")):
         r = json.loads(path.read_text())
-        if folds is not None and r["fold"] not in folds:
+        if (folds is not None and r["fold"] not in folds) or (seeds is not None and r["seed"] not in seeds):
             continue
         scores = r.get("test_integer", r["test"])
         val = averaged.get(f"{path.parent.parent.name}/{path.parent.name}", r["val_uar"])
@@ -74,11 +74,13 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("runs", nargs="+")
     p.add_argument("--folds", help="only these fold indices, e.g. 1,3,5,9")
+    p.add_argument("--seeds", help="only these seeds of a multi-seed run, e.g. 0")
     p.add_argument("--markdown", action="store_true", help="the README's results rows and confusion matrices")
     args = p.parse_args(argv)
     folds = {int(f) for f in args.folds.split(",")} if args.folds else None
+    seeds = {int(f) for f in args.seeds.split(",")} if args.seeds else None
     for run in args.runs:
-        s = summarize(Path(run), folds)
+        s = summarize(Path(run), folds, seeds)
         if not s["n"]:
             print(f"{run}: no finished fold")
             continue
@@ -87,7 +89,7 @@ def main(argv=None) -> int:
             continue
         print(f"{run}: UAR {100 * s['uar_mean']:.1f} +- {100 * s['uar_std']:.1f}  WA {100 * s['wa_mean']:.1f} +- "
               f"{100 * s['wa_std']:.1f}  validation UAR {100 * s['val_uar_mean']:.1f} +- {100 * s['val_uar_std']:.1f}"
-              f"  over {s['n']} folds {s['folds']} {'(integer reference)' if s['integer'] else ''}"
+              f"  over {s['n']} fold runs {s['folds']} {'(integer reference)' if s['integer'] else ''}"
               f"  per fold {s['per_fold_uar']}  epochs {s['selected_epochs']}  train {s['train_minutes']:.0f} min")
     return 0
 
