@@ -65,14 +65,13 @@ def score_ensemble(runs: list[Path], fs: FeatureSet, progress: bool = True, seed
             y_pred = speaker_posteriors(models, fs, speaker).argmax(axis=1)
             row[role] = metrics.scores(y_true, y_pred, len(fs.classes))
         rows.append(row)
-    uar = [r["test"]["uar"] for r in rows]
+    uar_mean, uar_std = metrics.mean_std([r["test"]["uar"] for r in rows])
+    wa_mean, wa_std = metrics.mean_std([r["test"]["wa"] for r in rows])
     return {
         "members": [str(r) for r in runs], "seeds": sorted(seeds) if seeds is not None else "all",
         "models_per_fold": sorted({r["models"] for r in rows}), "n": len(rows),
         "classes": list(fs.classes),
-        "uar_mean": metrics.mean_std(uar)[0], "uar_std": metrics.mean_std(uar)[1],
-        "wa_mean": metrics.mean_std([r["test"]["wa"] for r in rows])[0],
-        "wa_std": metrics.mean_std([r["test"]["wa"] for r in rows])[1],
+        "uar_mean": uar_mean, "uar_std": uar_std, "wa_mean": wa_mean, "wa_std": wa_std,
         "val_uar_mean": metrics.mean_std([r["validation"]["uar"] for r in rows])[0],
         "recall_mean": np.nanmean([r["test"]["recall"] for r in rows], axis=0).tolist(),
         "confusion": np.sum([r["test"]["confusion"] for r in rows], axis=0).tolist(),

@@ -180,6 +180,7 @@ class _FixedPointRecurrence(torch.autograd.Function):
         row = (mult / one)[:, None, :]  # d pre -> d dot: the per-row multiplier M_r / 2^(P+K)
         w_h = w_h_t.transpose(1, 2)
         d_pre = torch.empty_like(dot)
+        d_dot = torch.empty_like(dot)
         dh = torch.zeros_like(out[0])
         dc = torch.zeros_like(dh)
         for s in range(t - 1, -1, -1):
@@ -188,8 +189,7 @@ class _FixedPointRecurrence(torch.autograd.Function):
             torch.cat([dc * g[s], dc * c_prev[s], dc * i[s], dh * tanh_c[s]], dim=-1, out=d_pre[s])
             d_pre[s].mul_(d_act[s])
             dc = dc * f[s]
-            dh = torch.bmm(d_pre[s] * row, w_h)  # to the previous step's sign(h), straight through
-        d_dot = d_pre * row
+            dh = torch.bmm(torch.mul(d_pre[s], row, out=d_dot[s]), w_h)  # to the previous sign(h), straight through
         d_acc = d_pre / one
         grad_mult = (d_acc * dot).sum(dim=(0, 2))
         grad_offset = d_acc.sum(dim=(0, 2))
