@@ -19,6 +19,8 @@ from torch import nn
 from tqdm import tqdm
 
 from bcrnn import metrics
+from bcrnn.audio import SAMPLE_RATE
+from bcrnn.augment import random_speed, speed_perturb
 
 
 @dataclass
@@ -40,6 +42,8 @@ class TrainConfig:
     selection: str = "best"
     average_epochs: int = 5
     mixup: float = 0.0  # mixup: Beta(mixup, mixup) mixing weight per batch (0 = off)
+    # speed perturbation of every training segment by a factor uniform in [1 - s, 1 + s] (bcrnn.augment; 0 = off)
+    speed_perturb: float = 0.0
     # knowledge distillation from a teacher (ExperimentConfig.teacher): loss = (1 - w) CE + w T^2 KL(teacher || model)
     # on temperature-T softmaxes of the same (masked, mixed) batch; w = 0: off
     distill_weight: float = 0.0
@@ -48,6 +52,9 @@ class TrainConfig:
     def __post_init__(self):
         if self.selection not in SELECTIONS:
             raise ValueError(f"unknown selection {self.selection!r}: use one of {', '.join(SELECTIONS)}")
+        if not 0.0 <= self.speed_perturb < 0.5:
+            raise ValueError(f"speed_perturb is the largest relative speed change, in [0, 0.5): "
+                             f"got {self.speed_perturb}")
 
 
 SELECTIONS = ("best", "last", "average")
@@ -189,7 +196,8 @@ def fit(model: nn.Module, train: SegmentData, val: SegmentData, n_classes: int, 
     plain_loss = nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float32))
     if cfg.distill_weight > 0 and teacher is None:
         raise ValueError("distill_weight > 0 needs a teacher (ExperimentConfig.teacher / --teacher)")
-    augmented = bool(cfg.time_masks or cfg.freq_masks or cfg.mixup > 0)  # inputs change from batch to batch
+    # inputs that change from batch to batch: the teacher must see each augmented batch
+    augmented = bool(cfg.time_masks or cfg.freq_masks or cfg.mixup > 0 or cfg.speed_perturb > 0)
     cached_teacher = teacher_logits(teacher, train.x, cfg.batch_size) if cfg.distill_weight > 0 and not augmented \
         else None
     history, start, best, best_key, since_best = FoldHistory(), 0, None, (-1.0, 0.0), 0
@@ -225,6 +233,8 @@ def fit(model: nn.Module, train: SegmentData, val: SegmentData, n_classes: int, 
                    unit="batch")
         for idx in bar:
             xb = torch.from_numpy(train.x[idx])
+            if cfg.speed_perturb > 0:
+                xb = speed_perturb(xb, *random_speed(len(idx), cfg.speed_perturb, gen), fmax=SAMPLE_RATE / 2)
             if cfg.time_masks or cfg.freq_masks:
                 xb = _mask(xb, cfg.time_masks, cfg.freq_masks, gen)
             yb = torch.from_numpy(train.y[idx])

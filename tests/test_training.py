@@ -36,7 +36,8 @@ def test_same_seed_same_numbers(synth_features, tmp_path):
     assert all(torch.equal(best_a[k], best_b[k]) for k in best_a)
 
 
-@pytest.mark.parametrize("train_kw", [{}, {"selection": "average", "average_epochs": 2, "mixup": 0.4}])
+@pytest.mark.parametrize("train_kw", [{}, {"selection": "average", "average_epochs": 2, "mixup": 0.4},
+                                      {"speed_perturb": 0.1}])
 def test_resume_after_a_kill_gives_the_uninterrupted_result(synth_features, tmp_path, train_kw):
     best_a, hist_a = _fit(synth_features, tmp_path / "a", **train_kw)
 
@@ -371,6 +372,11 @@ def test_distillation_computes_the_teacher_once_per_segment_without_augmentation
     teacher.seen = 0
     _, hist_masked = _fit(synth_features, tmp_path / "masked", epochs=3, distill_weight=0.7, teacher=teacher)
     assert teacher.seen == 3 * (len(train) - (len(train) % 8 == 1))  # every epoch (a batch of 1 is dropped)
+    teacher.seen = 0
+    _, hist_speed = _fit(synth_features, tmp_path / "speed", epochs=3, time_masks=0, freq_masks=0,
+                         speed_perturb=0.1, distill_weight=0.7, teacher=teacher)
+    assert teacher.seen == 3 * (len(train) - (len(train) % 8 == 1))  # the teacher sees every perturbed batch
+    assert hist_speed.train_loss != hist.train_loss
     _, hist_plain = _fit(synth_features, tmp_path / "plain", epochs=3, time_masks=0, freq_masks=0)
     assert hist.train_loss != hist_plain.train_loss  # the cached soft targets do reach the loss
 

@@ -46,6 +46,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--mixup", type=float, help="mixup Beta(a, a) parameter (default 0 = off)")
     p.add_argument("--time-masks", type=int, help="SpecAugment time masks per training segment (default 0)")
     p.add_argument("--freq-masks", type=int, help="SpecAugment frequency masks per training segment (default 0)")
+    p.add_argument("--speed-perturb", type=float,
+                   help="speed perturbation of training segments: factors in [1 - s, 1 + s] (default 0 = off)")
     p.add_argument("--weight-decay", type=float, help="AdamW decay of full-precision weight matrices (default 0)")
     p.add_argument("--dropout", type=float, help="dropout on the pooled vector (model setting; preset default)")
     p.add_argument("--dense", type=int, help="per-frame dense layer width (model setting; preset default)")
@@ -88,7 +90,8 @@ def main(argv=None) -> int:
         "folds": args.folds, "seeds": args.seeds, "seed": args.seed, "merge_excited": args.merge_excited,
         "threads": args.threads, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
         "patience": args.patience, "normalization": args.normalization, "selection": args.selection,
-        "average_epochs": args.average_epochs, "mixup": args.mixup, "time_masks": args.time_masks,
+        "average_epochs": args.average_epochs, "mixup": args.mixup, "speed_perturb": args.speed_perturb,
+        "time_masks": args.time_masks,
         "freq_masks": args.freq_masks, "weight_decay": args.weight_decay, "teacher": args.teacher,
         "distill_weight": args.distill_weight, "distill_temperature": args.distill_temperature,
         "init_from_teacher": args.init_from_teacher,
