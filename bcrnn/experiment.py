@@ -343,6 +343,18 @@ def export_run(out: Path, fs: FeatureSet, log, n_segments: int = 8) -> dict:
     return report
 
 
+def run_features(run: Path, data_dir: Path | None = None, cache_dir: Path | None = Path("runs/cache"),
+                 progress: bool = True) -> FeatureSet:
+    """The features of the corpus a run folder was trained on (its config.json: dataset, merge_excited and, unless
+    `data_dir` is given, its data_dir), from the feature cache when there."""
+    config_file = Path(run) / "config.json"
+    if not config_file.exists():
+        raise RunFolderError(f"{run} is not a run folder (no config.json)")
+    cfg = json.loads(config_file.read_text())["experiment"]
+    corpus = load_corpus(cfg["dataset"], data_dir or cfg.get("data_dir"), merge_excited=cfg.get("merge_excited", False))
+    return extract_features(corpus, FeatureConfig(), cache_dir=cache_dir, progress=progress)
+
+
 def member_folder(run: Path, seed: int, data_dir: Path | None = None, cache_dir: Path | None = Path("runs/cache"),
                   log=print) -> Path:
     """run/members/seed<S>/: seed S's first fold as a run folder of its own (config.json, model.pt, model.packed.npz,
@@ -361,9 +373,7 @@ def member_folder(run: Path, seed: int, data_dir: Path | None = None, cache_dir:
     shutil.copyfile(run / "config.json", dest / "config.json")
     shutil.copyfile(folds[0] / "best.pt", dest / "model.pt")
     shutil.copyfile(folds[0] / "model.packed.npz", dest / "model.packed.npz")
-    cfg = json.loads((run / "config.json").read_text())["experiment"]
-    corpus = load_corpus(cfg["dataset"], data_dir or cfg.get("data_dir"), merge_excited=cfg.get("merge_excited", False))
-    export_run(dest, extract_features(corpus, FeatureConfig(), cache_dir=cache_dir), log)
+    export_run(dest, run_features(run, data_dir, cache_dir), log)
     return dest
 
 

@@ -52,15 +52,12 @@ def parse_args(argv=None):
 
 def verification_segments(run_dir: Path, data_dir: Path | None, speaker: str | None):
     """Real segments of one speaker, z-scored with the run's training statistics."""
-    from bcrnn.corpora import load_corpus
-    from bcrnn.features import Normalizer, extract_features
+    from bcrnn.experiment import run_features
+    from bcrnn.features import Normalizer
     from bcrnn.models import load_checkpoint
 
-    config = json.loads((run_dir / "config.json").read_text())["experiment"]
     _, ckpt = load_checkpoint(run_dir / "model.pt")
-    data_dir = data_dir or (Path(config["data_dir"]) if config.get("data_dir") else None)
-    corpus = load_corpus(config["dataset"], data_dir)
-    fs = extract_features(corpus, cache_dir=ROOT / "runs" / "cache")
+    fs = run_features(run_dir, data_dir, ROOT / "runs" / "cache")
     speaker = speaker or ckpt["fold"]["test"]
     if speaker not in set(fs.speakers):
         raise SystemExit(f"speaker {speaker!r} is not in the corpus (speakers: {sorted(set(fs.speakers))})")

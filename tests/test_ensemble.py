@@ -112,6 +112,18 @@ def test_member_folder_is_a_run_folder_of_one_seed(two_seed_run):
         member_folder(run, 4, cache_dir=root / "cache")
 
 
+def test_run_features_reads_the_runs_corpus(two_seed_run, tmp_path):
+    """The ensemble scorer, member folders and the FINN build's verification all load a run's corpus this way."""
+    from bcrnn.experiment import run_features
+
+    root, run = two_seed_run
+    config = json.loads((run / "config.json").read_text())["experiment"]
+    fs = run_features(run, cache_dir=root / "cache", progress=False)
+    assert config["dataset"] == "synth" and len(fs.speakers) > 0
+    with pytest.raises(RunFolderError, match="not a run folder"):
+        run_features(tmp_path, cache_dir=root / "cache")
+
+
 def test_summarize_picks_seeds(two_seed_run):
     """training/summarize.py --seeds: one seed's fold runs of a multi-seed run."""
     _, run = two_seed_run

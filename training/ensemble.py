@@ -17,9 +17,8 @@ import json
 import sys
 from pathlib import Path
 
-from bcrnn.corpora import load_corpus
 from bcrnn.ensemble import confusion_lines, plot, score_ensemble, summary_line
-from bcrnn.features import FeatureConfig, extract_features
+from bcrnn.experiment import run_features
 
 
 def main(argv=None) -> int:
@@ -46,9 +45,7 @@ def main(argv=None) -> int:
     if len({(c["dataset"], c.get("merge_excited")) for c in configs}) > 1:
         print("error: the runs were trained on different corpora", file=sys.stderr)
         return 2
-    data_dir = args.data_dir or configs[0].get("data_dir")
-    corpus = load_corpus(configs[0]["dataset"], data_dir, merge_excited=configs[0].get("merge_excited", False))
-    fs = extract_features(corpus, FeatureConfig(), cache_dir=Path(args.cache_dir), progress=not args.no_progress)
+    fs = run_features(runs[0], args.data_dir, Path(args.cache_dir), progress=not args.no_progress)
     try:
         s = score_ensemble(runs, fs, progress=not args.no_progress, seeds=seeds)
     except ValueError as e:
