@@ -27,7 +27,8 @@ def speed_perturb(x: torch.Tensor, factors: torch.Tensor, offsets: torch.Tensor,
     """Warp (B, 3, frames, n_mels) features as if each utterance were played `factors[b]` times faster.
 
     `offsets[b]` in [0, 1) places the read window when factor < 1 (it reads fewer frames than it writes: the
-    window starts anywhere in the spare part); reads past the last band or frame repeat it.
+    window starts anywhere in the spare part); reads past the last band or frame repeat it. Segments whose
+    factor is exactly 1 are returned unchanged (no interpolation blur).
     """
     b, c, t, f = x.shape
     if c != 3:
@@ -45,10 +46,15 @@ def speed_perturb(x: torch.Tensor, factors: torch.Tensor, offsets: torch.Tensor,
     out = torch.nn.functional.grid_sample(x.contiguous(), grid, mode="bilinear", padding_mode="border",
                                           align_corners=True)
     scale = torch.stack([torch.ones_like(factors), factors, factors * factors], dim=1).to(x.dtype)
-    return out * scale[:, :, None, None]
+    return torch.where((factors == 1.0)[:, None, None, None], x, out * scale[:, :, None, None])
 
 
-def random_speed(batch: int, max_change: float, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Factors uniform in [1 - max_change, 1 + max_change] and read-window offsets uniform in [0, 1)."""
+def random_speed(batch: int, max_change: float, gen: torch.Generator,
+                 probability: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Factors uniform in [1 - max_change, 1 + max_change] and read-window offsets uniform in [0, 1); with
+    `probability` < 1, the other segments get factor 1 (left as they are)."""
     factors = 1.0 + max_change * (2 * torch.rand(batch, generator=gen, dtype=torch.float64) - 1)
-    return factors, torch.rand(batch, generator=gen, dtype=torch.float64)
+    offsets = torch.rand(batch, generator=gen, dtype=torch.float64)
+    if probability < 1.0:
+        factors = torch.where(torch.rand(batch, generator=gen, dtype=torch.float64) < probability, factors, 1.0)
+    return factors, offsets

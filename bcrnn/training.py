@@ -44,6 +44,7 @@ class TrainConfig:
     mixup: float = 0.0  # mixup: Beta(mixup, mixup) mixing weight per batch (0 = off)
     # speed perturbation of every training segment by a factor uniform in [1 - s, 1 + s] (bcrnn.augment; 0 = off)
     speed_perturb: float = 0.0
+    speed_perturb_probability: float = 1.0  # the share of training segments perturbed (the others left as they are)
     # knowledge distillation from a teacher (ExperimentConfig.teacher): loss = (1 - w) CE + w T^2 KL(teacher || model)
     # on temperature-T softmaxes of the same (masked, mixed) batch; w = 0: off
     distill_weight: float = 0.0
@@ -55,6 +56,8 @@ class TrainConfig:
         if not 0.0 <= self.speed_perturb < 0.5:
             raise ValueError(f"speed_perturb is the largest relative speed change, in [0, 0.5): "
                              f"got {self.speed_perturb}")
+        if not 0.0 < self.speed_perturb_probability <= 1.0:
+            raise ValueError(f"speed_perturb_probability must be in (0, 1]: got {self.speed_perturb_probability}")
 
 
 SELECTIONS = ("best", "last", "average")
@@ -234,7 +237,8 @@ def fit(model: nn.Module, train: SegmentData, val: SegmentData, n_classes: int, 
         for idx in bar:
             xb = torch.from_numpy(train.x[idx])
             if cfg.speed_perturb > 0:
-                xb = speed_perturb(xb, *random_speed(len(idx), cfg.speed_perturb, gen), fmax=SAMPLE_RATE / 2)
+                factors, offsets = random_speed(len(idx), cfg.speed_perturb, gen, cfg.speed_perturb_probability)
+                xb = speed_perturb(xb, factors, offsets, fmax=SAMPLE_RATE / 2)
             if cfg.time_masks or cfg.freq_masks:
                 xb = _mask(xb, cfg.time_masks, cfg.freq_masks, gen)
             yb = torch.from_numpy(train.y[idx])

@@ -25,7 +25,7 @@ def _warp(x, factor, offset=0.0):
 def test_factor_one_is_the_identity():
     x = torch.randn(4, 3, 300, 40)
     y = speed_perturb(x, torch.ones(4, dtype=torch.float64), torch.rand(4, dtype=torch.float64), FMAX)
-    assert torch.allclose(y, x, atol=1e-3)
+    assert torch.equal(y, x)  # not interpolated: no blur
 
 
 @pytest.mark.parametrize("factor", [0.9, 1.1])
@@ -56,8 +56,20 @@ def test_random_speed_is_seeded_and_in_range():
     assert float(a[1].min()) >= 0.0 and float(a[1].max()) < 1.0
 
 
+def test_a_probability_leaves_the_other_segments_alone():
+    factors, _ = random_speed(4000, 0.1, torch.Generator().manual_seed(3), probability=0.5)
+    unchanged = float((factors == 1.0).double().mean())
+    assert 0.45 < unchanged < 0.55
+    x = torch.randn(6, 3, 300, 40)
+    f = torch.tensor([1.0, 1.08, 1.0, 0.93, 1.0, 1.0], dtype=torch.float64)
+    y = speed_perturb(x, f, torch.zeros(6, dtype=torch.float64), FMAX)
+    assert all(torch.equal(y[i], x[i]) == (f[i] == 1.0) for i in range(6))
+
+
 def test_bad_input_is_refused():
     with pytest.raises(ValueError, match="3 channels"):
         speed_perturb(torch.zeros(2, 1, 300, 40), torch.ones(2), torch.zeros(2), FMAX)
     with pytest.raises(ValueError, match="speed_perturb"):
         TrainConfig(speed_perturb=0.6)
+    with pytest.raises(ValueError, match="speed_perturb_probability"):
+        TrainConfig(speed_perturb=0.1, speed_perturb_probability=0.0)

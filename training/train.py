@@ -48,6 +48,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--freq-masks", type=int, help="SpecAugment frequency masks per training segment (default 0)")
     p.add_argument("--speed-perturb", type=float,
                    help="speed perturbation of training segments: factors in [1 - s, 1 + s] (default 0 = off)")
+    p.add_argument("--speed-perturb-probability", type=float,
+                   help="the share of training segments speed-perturbed (default 1)")
     p.add_argument("--weight-decay", type=float, help="AdamW decay of full-precision weight matrices (default 0)")
     p.add_argument("--dropout", type=float, help="dropout on the pooled vector (model setting; preset default)")
     p.add_argument("--dense", type=int, help="per-frame dense layer width (model setting; preset default)")
@@ -91,6 +93,7 @@ def main(argv=None) -> int:
         "threads": args.threads, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
         "patience": args.patience, "normalization": args.normalization, "selection": args.selection,
         "average_epochs": args.average_epochs, "mixup": args.mixup, "speed_perturb": args.speed_perturb,
+        "speed_perturb_probability": args.speed_perturb_probability,
         "time_masks": args.time_masks,
         "freq_masks": args.freq_masks, "weight_decay": args.weight_decay, "teacher": args.teacher,
         "distill_weight": args.distill_weight, "distill_temperature": args.distill_temperature,
