@@ -11,33 +11,41 @@ are time derivatives, so they scale by factor and factor^2.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import torch
 
+from bcrnn.audio import SAMPLE_RATE
 
-def mel_band_index(n_mels: int, fmax: float) -> tuple[np.ndarray, np.ndarray]:
-    """Centre frequencies (Hz) of librosa's n_mels bands on [0, fmax] and, for interpolation, their indices."""
+
+@lru_cache(maxsize=8)
+def mel_centres(n_mels: int, fmax: float) -> np.ndarray:
+    """Centre frequencies (Hz) of librosa's n_mels bands on [0, fmax] (computed once per shape: called per batch)."""
     import librosa
 
     centres = librosa.mel_frequencies(n_mels + 2, fmin=0.0, fmax=fmax)[1:-1]
-    return centres, np.arange(n_mels, dtype=np.float64)
+    centres.flags.writeable = False
+    return centres
 
 
-def speed_perturb(x: torch.Tensor, factors: torch.Tensor, offsets: torch.Tensor, fmax: float) -> torch.Tensor:
+def speed_perturb(x: torch.Tensor, factors: torch.Tensor, offsets: torch.Tensor,
+                  fmax: float = SAMPLE_RATE / 2) -> torch.Tensor:
     """Warp (B, 3, frames, n_mels) features as if each utterance were played `factors[b]` times faster.
 
     `offsets[b]` in [0, 1) places the read window when factor < 1 (it reads fewer frames than it writes: the
     window starts anywhere in the spare part); reads past the last band or frame repeat it. Segments whose
-    factor is exactly 1 are returned unchanged (no interpolation blur).
+    factor is exactly 1 are returned unchanged (no interpolation blur). `fmax`: the Mel scale's top, as
+    `bcrnn.features.log_mel_deltas` computes it.
     """
     b, c, t, f = x.shape
     if c != 3:
         raise ValueError(f"speed_perturb expects (batch, 3 channels (log-Mel, delta, delta2), frames, bands), "
                          f"got {tuple(x.shape)}")
-    centres, index = mel_band_index(f, fmax)
+    centres = mel_centres(f, float(fmax))
     factors64 = factors.double().numpy()
     # fractional source band of every output band, per sample
-    src_band = np.stack([np.interp(centres / k, centres, index) for k in factors64])  # (B, F)
+    src_band = np.stack([np.interp(centres / k, centres, np.arange(f)) for k in factors64])  # (B, F)
     spare = np.clip(t - t * factors64, 0.0, None)  # frames the read window can move by
     src_frame = np.arange(t)[None, :] * factors64[:, None] + (offsets.double().numpy() * spare)[:, None]  # (B, T)
     grid = torch.empty(b, t, f, 2, dtype=x.dtype)

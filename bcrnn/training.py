@@ -19,7 +19,6 @@ from torch import nn
 from tqdm import tqdm
 
 from bcrnn import metrics
-from bcrnn.audio import SAMPLE_RATE
 from bcrnn.augment import random_speed, speed_perturb
 
 
@@ -238,7 +237,7 @@ def fit(model: nn.Module, train: SegmentData, val: SegmentData, n_classes: int, 
             xb = torch.from_numpy(train.x[idx])
             if cfg.speed_perturb > 0:
                 factors, offsets = random_speed(len(idx), cfg.speed_perturb, gen, cfg.speed_perturb_probability)
-                xb = speed_perturb(xb, factors, offsets, fmax=SAMPLE_RATE / 2)
+                xb = speed_perturb(xb, factors, offsets)
             if cfg.time_masks or cfg.freq_masks:
                 xb = _mask(xb, cfg.time_masks, cfg.freq_masks, gen)
             yb = torch.from_numpy(train.y[idx])
