@@ -16,9 +16,9 @@ from bcrnn.models.crnn import CRNN
 from bcrnn.packing import INPUT_SCALE
 
 
-def _sign(layer) -> torch.Tensor:
+def _codes(layer) -> torch.Tensor:
     qw = layer.quant_weight()
-    return (qw.value / qw.scale).double()  # exactly +-1
+    return torch.round(qw.value / qw.scale).double()  # +-1, or a multi-bit first conv's integer codes
 
 
 def _alpha(layer) -> torch.Tensor:
@@ -52,22 +52,22 @@ class DeployedBCRNN:
         for i, block in enumerate(m.convs):
             kt, kf, pt, pf = cfg.conv[i][1:]
             if i == 0:
-                acc = F.conv2d(x, _sign(block.conv), padding=(kt // 2, kf // 2))
+                acc = F.conv2d(x, _codes(block.conv), padding=(kt // 2, kf // 2))
             else:
-                acc = F.conv2d(F.pad(x, (kf // 2, kf // 2, kt // 2, kt // 2), value=-1.0), _sign(block.conv))
+                acc = F.conv2d(F.pad(x, (kf // 2, kf // 2, kt // 2, kt // 2), value=-1.0), _codes(block.conv))
             z = _bn64(block.bn, acc * (in_scale * _alpha(block.conv)).view(1, -1, 1, 1), 1)
             x, in_scale = F.max_pool2d(_sign_of(z), (pt, pf)), 1.0
             streams[f"conv{i}"] = x
         b, c, t, f = x.shape
         frames = x.permute(0, 2, 3, 1).reshape(b, t, f * c)
-        dense = _sign_of(_bn64(m.dense.bn, (frames @ _sign(m.dense.fc).T) * _alpha(m.dense.fc), 2))
+        dense = _sign_of(_bn64(m.dense.bn, (frames @ _codes(m.dense.fc).T) * _alpha(m.dense.fc), 2))
         streams["dense"] = dense
         lstm = m.lstm(dense.float()).double()  # the trained fixed-point LSTM: exact in float32
         streams["lstm"] = lstm
         pooled = lstm.sum(dim=1)
         streams["pool"] = pooled
-        fc = _sign_of(_bn64(m.fc_bn, (pooled @ _sign(m.fc).T) * _alpha(m.fc) / t, 1))
+        fc = _sign_of(_bn64(m.fc_bn, (pooled @ _codes(m.fc).T) * _alpha(m.fc) / t, 1))
         streams["fc"] = fc
-        logits = _bn64(m.out_bn, (fc @ _sign(m.out).T) * _alpha(m.out), 1)
+        logits = _bn64(m.out_bn, (fc @ _codes(m.out).T) * _alpha(m.out), 1)
         streams["logits"] = logits
         return logits, streams

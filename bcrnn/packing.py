@@ -25,6 +25,12 @@ def _sign_bits(layer) -> np.ndarray:
     return (layer.weight.detach() >= 0).numpy().astype(np.uint8)  # Brevitas binary_sign: w >= 0 -> +1
 
 
+def _weight_codes(layer) -> np.ndarray:
+    """The integer codes of a multi-bit weight quantizer (value = scale x code), exact."""
+    qw = layer.quant_weight()
+    return torch.round(qw.value / qw.scale).detach().numpy().astype(np.int64)
+
+
 def _alpha(layer) -> np.ndarray:
     return layer.quant_weight().scale.detach().double().numpy().reshape(-1)
 
@@ -65,9 +71,13 @@ def pack_model(model: CRNN, normalizer: dict, classes, feature_config: dict) -> 
         conv: QuantConv2d = block.conv
         n = conv.weight[0].numel()
         alpha = _alpha(conv)
-        acc_max = n * in_max
+        bits = int(conv.weight_quant.bit_width())
+        acc_max = n * in_max * (2 ** (bits - 1) - 1 if bits > 1 else 1)
         t, d = fold_threshold(block.bn, in_scale * alpha, -acc_max, acc_max)
-        out[f"conv{i}_weight_bits"] = _sign_bits(conv)  # (out, in, kt, kf)
+        if bits > 1:  # the first conv's integer codes (first_conv_weight_bits), stored as narrow integers
+            out[f"conv{i}_weight_codes"] = _weight_codes(conv)  # (out, in, kt, kf)
+        else:
+            out[f"conv{i}_weight_bits"] = _sign_bits(conv)  # (out, in, kt, kf)
         out[f"conv{i}_threshold"], out[f"conv{i}_direction"] = t, d
         in_scale, in_max, frames = 1.0, 1, frames // cfg.conv[i][3]
     fc_in = model.dense.fc.in_features

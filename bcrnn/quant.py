@@ -6,7 +6,7 @@ straight-through estimator g_r = g_q * 1{|r| <= 1}.
 
 from brevitas.core.quant import BinaryQuant
 from brevitas.inject.enum import ScalingImplType, StatsOp
-from brevitas.quant import Int8ActPerTensorFixedPoint
+from brevitas.quant import Int8ActPerTensorFixedPoint, Int8WeightPerChannelFloat
 from brevitas.quant.binary import SignedBinaryActPerTensorConst, SignedBinaryWeightPerTensorConst
 
 
@@ -51,3 +51,13 @@ class FeatureQuant8(Int8ActPerTensorFixedPoint):
     scaling_const = 4.0
     min_val = -4.0
     max_val = 4.0
+
+
+class IntWeightPerChannel(Int8WeightPerChannelFloat):
+    """Signed integer weights, narrow range (+-(2^(b-1) - 1)), one float scale per output channel (max |W| over
+    the channel / the largest code): the first conv's weights when `first_conv_weight_bits` > 1. Set the width
+    with `weight_bit_width=b`. The scale folds into the layer's thresholds exactly as the binary alpha does.
+
+    >>> from brevitas.nn import QuantConv2d
+    >>> conv = QuantConv2d(3, 8, 3, bias=False, weight_quant=IntWeightPerChannel, weight_bit_width=8)
+    """

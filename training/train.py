@@ -56,6 +56,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--lstm-hidden", type=int, help="LSTM cells per direction (model setting; preset default)")
     p.add_argument("--fc", type=int, help="width of the fully-connected layer before the output (model setting; "
                    "preset default)")
+    p.add_argument("--first-conv-weight-bits", type=int,
+                   help="BCRNN: weight bits of the first conv (model setting; 1 = binary as the poster, 2-8 = "
+                        "integer codes with a scale per map)")
     p.add_argument("--teacher", help="run folder of a model trained on the same folds (e.g. the CRNN) to distil from")
     p.add_argument("--distill-weight", type=float, help="weight of the teacher's soft targets (default 0 = off)")
     p.add_argument("--distill-temperature", type=float, help="softmax temperature of the distillation (default 2)")
@@ -106,7 +109,7 @@ def main(argv=None) -> int:
     if args.jobs < 1:
         print("error: --jobs must be at least 1", file=sys.stderr)
         return 2
-    for key in ("dropout", "dense", "lstm_hidden", "fc"):  # model settings: they join the config's model_overrides
+    for key in ("dropout", "dense", "lstm_hidden", "fc", "first_conv_weight_bits"):  # model settings: they join the config's model_overrides
         if getattr(args, key) is not None:
             cfg.model_overrides = {**cfg.model_overrides, key: getattr(args, key)}
     out = Path(args.out) if args.out else default_out(Path("runs") / f"{cfg.dataset}-{cfg.model}-{cfg.preset}",

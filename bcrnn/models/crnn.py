@@ -22,7 +22,7 @@ from torch import nn
 from bcrnn.fixed_point import LSTMFormat
 from bcrnn.models.binary_lstm import BinaryBiLSTM
 from bcrnn.models.bipolar import bipolar_linear
-from bcrnn.quant import BinaryAct, BinaryWeightMeanAbs, FeatureQuant8
+from bcrnn.quant import BinaryAct, BinaryWeightMeanAbs, FeatureQuant8, IntWeightPerChannel
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,10 @@ class CRNNConfig:
     n_mels: int = 40
     segment_frames: int = 300
     binary: bool = False
+    # weight bits of the first conv of a BCRNN: 1 = +-alpha (the poster), 2..8 = signed integer codes with a float
+    # scale per output map. The first layer sees 3 real-valued channels (log-Mel, deltas); binary nets usually keep
+    # it wider (XNOR-Net, Bi-Real Net), and here it is 2,880 of the model's 1.4 M weights
+    first_conv_weight_bits: int = 1
     # binary LSTM arithmetic: "fixed" = the deployed fixed-point gates and cell state of bcrnn.fixed_point,
     # trained through straight-through estimators (so the integer reference is exact); "float" = float gates
     lstm_arithmetic: str = "fixed"
@@ -91,7 +95,8 @@ class ConvBlock(nn.Module):
     how the hardware does it), but it binarizes 8x fewer values and routes the STE gradient to the real maximum.
     """
 
-    def __init__(self, in_ch: int, out_ch: int, kt: int, kf: int, pt: int, pf: int, binary: bool, first: bool):
+    def __init__(self, in_ch: int, out_ch: int, kt: int, kf: int, pt: int, pf: int, binary: bool, first: bool,
+                 weight_bits: int = 1):
         super().__init__()
         padding = (kt // 2, kf // 2)
         if binary and not first:
@@ -100,7 +105,10 @@ class ConvBlock(nn.Module):
             padding = (0, 0)
         else:
             self.pad = nn.Identity()
-        if binary:
+        if binary and weight_bits > 1:
+            self.conv = QuantConv2d(in_ch, out_ch, (kt, kf), padding=padding, bias=False,
+                                    weight_quant=IntWeightPerChannel, weight_bit_width=weight_bits)
+        elif binary:
             self.conv = QuantConv2d(in_ch, out_ch, (kt, kf), padding=padding, bias=False,
                                     weight_quant=BinaryWeightMeanAbs)
         else:
@@ -156,6 +164,8 @@ class CRNN(nn.Module):
         super().__init__()
         if cfg.binary and cfg.pool != "mean":
             raise ValueError("the binary model pools its +-1 LSTM outputs by a sum over time: use pool='mean'")
+        if not 1 <= cfg.first_conv_weight_bits <= 8:
+            raise ValueError(f"first_conv_weight_bits must be 1 (binary) to 8, not {cfg.first_conv_weight_bits}")
         if cfg.pool not in ("mean", "attention"):
             raise ValueError(f"unknown pooling {cfg.pool!r}: use 'mean' or 'attention'")
         self.cfg, self.n_classes = cfg, n_classes
@@ -163,7 +173,8 @@ class CRNN(nn.Module):
         self.input_quant = QuantIdentity(act_quant=FeatureQuant8, return_quant_tensor=False) if b else nn.Identity()
         blocks, in_ch, freq, frames = [], 3, cfg.n_mels, cfg.segment_frames
         for i, (ch, kt, kf, pt, pf) in enumerate(cfg.conv):
-            blocks.append(ConvBlock(in_ch, ch, kt, kf, pt, pf, binary=b, first=i == 0))
+            blocks.append(ConvBlock(in_ch, ch, kt, kf, pt, pf, binary=b, first=i == 0,
+                                    weight_bits=cfg.first_conv_weight_bits if i == 0 else 1))
             in_ch, freq, frames = ch, freq // pf, frames // pt
         self.convs = nn.Sequential(*blocks)
         self.frames = frames
@@ -202,11 +213,12 @@ class CRNN(nn.Module):
 
     @torch.no_grad()
     def clip_weights(self, low: float = -1.0, high: float = 1.0) -> None:
-        """Keep binary layers' latent weights in [low, high] (BinaryNet's clip; with it, sign's STE is Eq. 5)."""
+        """Keep binary layers' latent weights in [low, high] (BinaryNet's clip; with it, sign's STE is Eq. 5).
+        A multi-bit first conv is left alone: its integer quantizer scales with the weights' own range."""
         if not self.cfg.binary:
             return
         for m in self.modules():
-            if isinstance(m, (QuantConv2d, QuantLinear)):
+            if isinstance(m, (QuantConv2d, QuantLinear)) and m.weight_quant.bit_width() == 1:
                 m.weight.clamp_(low, high)
 
     def n_parameters(self) -> int:
@@ -222,7 +234,7 @@ def init_from_full_precision(model: CRNN, source: CRNN) -> None:
     row order). The learned activation scales (beta) keep their initial values."""
     if not model.cfg.binary or source.cfg.binary:
         raise ValueError("init_from_full_precision copies a full-precision CRNN into a binary one")
-    mine, theirs = replace(model.cfg, binary=False, lstm_arithmetic="fixed"), \
+    mine, theirs = replace(model.cfg, binary=False, lstm_arithmetic="fixed", first_conv_weight_bits=1), \
         replace(source.cfg, lstm_arithmetic="fixed", dropout=model.cfg.dropout)
     if mine != theirs or model.n_classes != source.n_classes:
         raise ValueError(f"the CRNN to start from has other sizes: {theirs} vs {mine}")

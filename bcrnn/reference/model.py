@@ -36,6 +36,14 @@ def threshold(acc: np.ndarray, t: np.ndarray, direction: np.ndarray, channel_axi
     return np.where(d > 0, acc >= t, acc <= t).astype(np.uint8)
 
 
+def first_conv_weights(params: dict) -> np.ndarray:
+    """The first conv's weights as float64 integers (out, in, kt, kf): +-1 from its bits, or its integer codes
+    when the model was trained with `first_conv_weight_bits` > 1."""
+    if "conv0_weight_codes" in params:
+        return np.asarray(params["conv0_weight_codes"], np.float64)
+    return 2.0 * params["conv0_weight_bits"] - 1
+
+
 def _windows(x: np.ndarray, kt: int, kf: int) -> np.ndarray:
     """(C, T, F) padded input -> (T', F', C * kt * kf) patches in (c, kt, kf) order, as torch's weights."""
     c, t, f = x.shape
@@ -86,12 +94,12 @@ class ReferenceBCRNN:
         streams = {"input": codes}
         x = np.asarray(codes, dtype=np.int64)
         for i, (ch, kt, kf, pt, pf) in enumerate(cfg["conv"]):
-            w = p[f"conv{i}_weight_bits"]
             pad = ((0, 0), (kt // 2, kt // 2), (kf // 2, kf // 2))
-            if i == 0:  # 8-bit input: zero padding, integer x +-1 products (exact in float64)
+            if i == 0:  # 8-bit input: zero padding, integer x (+-1 or integer code) products (exact in float64)
                 patches = _windows(np.pad(x, pad), kt, kf).astype(np.float64)
-                acc = np.einsum("tfk,ok->otf", patches, (2.0 * w.reshape(ch, -1) - 1)).astype(np.int64)
+                acc = np.einsum("tfk,ok->otf", patches, first_conv_weights(p).reshape(ch, -1)).astype(np.int64)
             else:  # bits: padding with bit 0 (-1), XNOR-popcount
+                w = p[f"conv{i}_weight_bits"]
                 patches = _windows(np.pad(x, pad), kt, kf)
                 acc = xnor_popcount_dot(pack_bits(patches), pack_bits(w.reshape(ch, -1)), patches.shape[-1])
                 acc = acc.transpose(2, 0, 1)
