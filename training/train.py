@@ -109,6 +109,13 @@ def main(argv=None) -> int:
     if args.jobs < 1:
         print("error: --jobs must be at least 1", file=sys.stderr)
         return 2
+    if args.first_conv_weight_bits is not None:
+        if not 1 <= args.first_conv_weight_bits <= 8:
+            print("error: --first-conv-weight-bits must be 1 (binary) to 8", file=sys.stderr)
+            return 2
+        if cfg.model != "bcrnn":
+            print("error: --first-conv-weight-bits applies to the binary model (--model bcrnn)", file=sys.stderr)
+            return 2
     for key in ("dropout", "dense", "lstm_hidden", "fc", "first_conv_weight_bits"):  # model settings: they join the config's model_overrides
         if getattr(args, key) is not None:
             cfg.model_overrides = {**cfg.model_overrides, key: getattr(args, key)}
