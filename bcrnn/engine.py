@@ -15,7 +15,7 @@ from numba import njit
 
 from bcrnn.fixed_point import LSTMFormat, sigmoid_table, tanh_table
 from bcrnn.reference.bits import pack_bits
-from bcrnn.reference.model import ReferenceBCRNN, first_conv_weights, quantize_features, threshold
+from bcrnn.reference.model import ReferenceBCRNN, layer_weights, quantize_features, threshold
 
 
 @njit(cache=True, inline="always")
@@ -70,8 +70,8 @@ def _lstm_direction(dot_x, w_h, hidden, mult, offset, sig, tanh, pre_frac_shift,
 @njit(cache=True, fastmath=True)  # fastmath is exact here: every partial sum is an integer below 2^24
 def _conv_pool_threshold(x, w, thr, kt, kf, pt, pf, t_out, f_out):
     """Direct convolution of one padded segment x (C, T + kt - 1, F + kf - 1) with direction-folded weights
-    w (C kt kf, ch) (+-1, or integer codes), max over pt x pf windows, then >= thr: (t_out, f_out, ch) of +-1. No im2col copy; each
-    weight row is loaded once per pooling window and applied to its pt x pf positions."""
+    w (C kt kf, ch) (+-1, or integer codes), max over pt x pf windows, then >= thr: (t_out, f_out, ch) of +-1.
+    No im2col copy; each weight row is loaded once per pooling window and applied to its pt x pf positions."""
     c_in = x.shape[0]
     taps, ch = w.shape
     npos = pt * pf
@@ -111,7 +111,7 @@ class PackedEngine:
         self.conv_pm1, self.conv_t = [], []
         for i in range(len(cfg["conv"])):
             # +-1 (or the first conv's integer codes: |acc| <= 45 x 128 x 127 < 2^24, still exact in float32)
-            w = first_conv_weights(p) if i == 0 else 2.0 * p[f"conv{i}_weight_bits"] - 1
+            w = layer_weights(p, f"conv{i}").astype(np.float64)
             d = p[f"conv{i}_direction"]
             self.conv_pm1.append((w.reshape(len(w), -1) * d[:, None]).astype(np.float32).T.copy())
             self.conv_t.append((p[f"conv{i}_threshold"] * d).astype(np.float32))
@@ -124,8 +124,8 @@ class PackedEngine:
             w = p[f"{name}_weight_bits"]
             self.lstm[name] = ((2.0 * w[:, :d] - 1).astype(np.float32).T.copy(), pack_bits(w[:, d:]),
                                p[f"{name}_mult"].astype(np.int64), p[f"{name}_offset"].astype(np.int64))
-        self.fc_pm1 = (2 * p["fc_weight_bits"].astype(np.int64) - 1).T.copy()
-        self.out_pm1 = (2 * p["out_weight_bits"].astype(np.int64) - 1).T.copy()
+        self.fc_pm1 = layer_weights(p, "fc").T.copy()  # +-1, or integer codes (head_weight_bits)
+        self.out_pm1 = layer_weights(p, "out").T.copy()
 
     @classmethod
     def load(cls, path) -> "PackedEngine":

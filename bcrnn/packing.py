@@ -31,6 +31,21 @@ def _weight_codes(layer) -> np.ndarray:
     return torch.round(qw.value / qw.scale).detach().numpy().astype(np.int64)
 
 
+def _weight_bits(layer) -> int:
+    return int(layer.weight_quant.bit_width())
+
+
+def _store_weights(out: dict, name: str, layer) -> int:
+    """`{name}_weight_bits` (sign bits) of a binary layer, `{name}_weight_codes` (integer codes) of a multi-bit
+    one; returns the largest |weight code| (1 for +-1), the factor of the accumulator's range."""
+    bits = _weight_bits(layer)
+    if bits == 1:
+        out[f"{name}_weight_bits"] = _sign_bits(layer)
+        return 1
+    out[f"{name}_weight_codes"] = _weight_codes(layer)
+    return 2 ** (bits - 1) - 1
+
+
 def _alpha(layer) -> np.ndarray:
     return layer.quant_weight().scale.detach().double().numpy().reshape(-1)
 
@@ -69,15 +84,8 @@ def pack_model(model: CRNN, normalizer: dict, classes, feature_config: dict) -> 
     in_scale, in_max, frames = INPUT_SCALE, 128, cfg.segment_frames
     for i, block in enumerate(model.convs):
         conv: QuantConv2d = block.conv
-        n = conv.weight[0].numel()
-        alpha = _alpha(conv)
-        bits = int(conv.weight_quant.bit_width())
-        acc_max = n * in_max * (2 ** (bits - 1) - 1 if bits > 1 else 1)
-        t, d = fold_threshold(block.bn, in_scale * alpha, -acc_max, acc_max)
-        if bits > 1:  # the first conv's integer codes (first_conv_weight_bits), stored as narrow integers
-            out[f"conv{i}_weight_codes"] = _weight_codes(conv)  # (out, in, kt, kf)
-        else:
-            out[f"conv{i}_weight_bits"] = _sign_bits(conv)  # (out, in, kt, kf)
+        acc_max = conv.weight[0].numel() * in_max * _store_weights(out, f"conv{i}", conv)  # (out, in, kt, kf)
+        t, d = fold_threshold(block.bn, in_scale * _alpha(conv), -acc_max, acc_max)
         out[f"conv{i}_threshold"], out[f"conv{i}_direction"] = t, d
         in_scale, in_max, frames = 1.0, 1, frames // cfg.conv[i][3]
     fc_in = model.dense.fc.in_features
@@ -88,11 +96,11 @@ def pack_model(model: CRNN, normalizer: dict, classes, feature_config: dict) -> 
         out[f"lstm_{direction}_weight_bits"] = bits.astype(np.uint8)
         out[f"lstm_{direction}_mult"], out[f"lstm_{direction}_offset"] = mult.astype(np.int64), offset.astype(np.int64)
     steps = frames
-    n = model.fc.in_features
-    t, d = fold_threshold(model.fc_bn, _alpha(model.fc) / steps, -n * steps, n * steps)
-    out["fc_weight_bits"], out["fc_threshold"], out["fc_direction"] = _sign_bits(model.fc), t, d
+    acc_max = model.fc.in_features * steps * _store_weights(out, "fc", model.fc)
+    out["fc_threshold"], out["fc_direction"] = fold_threshold(model.fc_bn, _alpha(model.fc) / steps, -acc_max,
+                                                              acc_max)
     k, c = _bn_affine(model.out_bn)
-    out["out_weight_bits"] = _sign_bits(model.out)
+    _store_weights(out, "out", model.out)
     out["out_mult"] = np.round(k * _alpha(model.out) * 2**LOGIT_FRAC).astype(np.int64)
     out["out_offset"] = np.round(c * 2**LOGIT_FRAC).astype(np.int64)
     out["norm_mean"] = np.asarray(normalizer["mean"], np.float32)

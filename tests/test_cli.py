@@ -34,6 +34,8 @@ def test_bad_flags_are_rejected(tmp_path):
     assert r.returncode == 2 and "1 (binary) to 8" in r.stderr
     r = _train("--model", "crnn", "--first-conv-weight-bits", "4", "--out", str(tmp_path / "r"), cwd=tmp_path)
     assert r.returncode == 2 and "binary model" in r.stderr
+    r = _train("--head-weight-bits", "0", "--preset", "tiny", "--out", str(tmp_path / "r"), cwd=tmp_path)
+    assert r.returncode == 2 and "--head-weight-bits must be 1 (binary) to 8" in r.stderr
 
 
 def test_iemocap_layout_end_to_end(tmp_path):
@@ -43,7 +45,7 @@ def test_iemocap_layout_end_to_end(tmp_path):
     make_iemocap_fixture(root, sessions=(1, 2))
     r = _train("--dataset", "iemocap", "--data-dir", str(root), "--preset", "tiny", "--folds", "1", "--epochs",
                "1", "--batch-size", "4", "--dense", "24", "--lstm-hidden", "12", "--fc", "10",
-               "--first-conv-weight-bits", "4", "--out", str(tmp_path / "run"), cwd=tmp_path)
+               "--first-conv-weight-bits", "4", "--head-weight-bits", "3", "--out", str(tmp_path / "run"), cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "IEMOCAP" in r.stdout or "iemocap" in r.stdout
     assert "62.4" in r.stdout  # the poster's IEMOCAP row is printed beside ours
@@ -51,14 +53,15 @@ def test_iemocap_layout_end_to_end(tmp_path):
     assert m["classes"] == ["angry", "happy", "sad", "neutral"] and m["n_runs"] == 1
     cfg = json.loads((tmp_path / "run" / "config.json").read_text())
     assert cfg["experiment"]["model_overrides"] == {"dense": 24, "lstm_hidden": 12, "fc": 10,
-                                                    "first_conv_weight_bits": 4}
+                                                    "first_conv_weight_bits": 4, "head_weight_bits": 3}
     import numpy as np
     import torch
 
     from bcrnn.reference.packed_file import load_packed
 
-    codes = load_packed(next((tmp_path / "run").rglob("model.packed.npz")))["conv0_weight_codes"]
-    assert np.abs(codes).max() == 7 and len(np.unique(codes)) > 2  # 4-bit codes, narrow range
+    packed = load_packed(next((tmp_path / "run").rglob("model.packed.npz")))
+    for layer, largest in (("conv0", 7), ("fc", 3), ("out", 3)):  # 4- and 3-bit codes, narrow range
+        assert np.abs(packed[f"{layer}_weight_codes"]).max() == largest and f"{layer}_weight_bits" not in packed
 
     weights = torch.load(tmp_path / "run" / "model.pt", weights_only=False)["model"]
     assert weights["lstm.fwd.gates.weight"].shape == (4 * 12, 24 + 12)

@@ -66,3 +66,20 @@ def test_a_different_model_is_caught(emodb_segments, tmp_path_factory):
     other["lstm_fwd_mult"] = -np.asarray(packed["lstm_fwd_mult"])
     with pytest.raises(BenchFailed, match="lstm at"):
         simulate(packed, x[:2], Folding.load("zu3eg"), "verilator", SHARED_BUILD, expected=other)
+
+
+def test_integer_weight_codes_are_refused_loudly(emodb_segments, tmp_path):
+    """A model trained with a multi-bit first conv or head cannot be generated into the +-1 blocks: a clear error
+    naming the layers, not a KeyError or a wrong module."""
+    from bcrnn.packing import pack_model
+    from bcrnn.rtl.top import Folding, generate, main
+    from bcrnn.reference.packed_file import save_packed
+
+    fs, norm, x = emodb_segments
+    packed = pack_model(trained_like({"first_conv_weight_bits": 8, "head_weight_bits": 4}, x), norm.to_dict(),
+                        fs.classes, fs.config.__dict__)
+    with pytest.raises(ValueError, match="integer weight codes in conv0, fc, out"):
+        generate(packed, Folding.load("tiny"), tmp_path / "rtl")
+    save_packed(tmp_path / "m.npz", packed)
+    assert main([str(tmp_path / "m.npz"), "--folding", "tiny", "--out", str(tmp_path / "rtl")]) == 2
+    assert not (tmp_path / "rtl" / "bcrnn_top.sv").exists()

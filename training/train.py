@@ -59,6 +59,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--first-conv-weight-bits", type=int,
                    help="BCRNN: weight bits of the first conv (model setting; 1 = binary as the poster, 2-8 = "
                         "integer codes with a scale per map)")
+    p.add_argument("--head-weight-bits", type=int,
+                   help="BCRNN: weight bits of the FC and output layers (model setting; 1 = binary as the poster, "
+                        "2-8 = integer codes with a scale per unit)")
     p.add_argument("--teacher", help="run folder of a model trained on the same folds (e.g. the CRNN) to distil from")
     p.add_argument("--distill-weight", type=float, help="weight of the teacher's soft targets (default 0 = off)")
     p.add_argument("--distill-temperature", type=float, help="softmax temperature of the distillation (default 2)")
@@ -109,14 +112,16 @@ def main(argv=None) -> int:
     if args.jobs < 1:
         print("error: --jobs must be at least 1", file=sys.stderr)
         return 2
-    if args.first_conv_weight_bits is not None:
-        if not 1 <= args.first_conv_weight_bits <= 8:
-            print("error: --first-conv-weight-bits must be 1 (binary) to 8", file=sys.stderr)
+    for key in ("first_conv_weight_bits", "head_weight_bits"):
+        flag = "--" + key.replace("_", "-")
+        if getattr(args, key) is not None and not 1 <= getattr(args, key) <= 8:
+            print(f"error: {flag} must be 1 (binary) to 8", file=sys.stderr)
             return 2
-        if cfg.model != "bcrnn":
-            print("error: --first-conv-weight-bits applies to the binary model (--model bcrnn)", file=sys.stderr)
+        if getattr(args, key) is not None and cfg.model != "bcrnn":
+            print(f"error: {flag} applies to the binary model (--model bcrnn)", file=sys.stderr)
             return 2
-    for key in ("dropout", "dense", "lstm_hidden", "fc", "first_conv_weight_bits"):  # model settings: they join the config's model_overrides
+    # model settings: they join the config's model_overrides
+    for key in ("dropout", "dense", "lstm_hidden", "fc", "first_conv_weight_bits", "head_weight_bits"):
         if getattr(args, key) is not None:
             cfg.model_overrides = {**cfg.model_overrides, key: getattr(args, key)}
     out = Path(args.out) if args.out else default_out(Path("runs") / f"{cfg.dataset}-{cfg.model}-{cfg.preset}",

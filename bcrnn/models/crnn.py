@@ -41,6 +41,9 @@ class CRNNConfig:
     # scale per output map. The first layer sees 3 real-valued channels (log-Mel, deltas); binary nets usually keep
     # it wider (XNOR-Net, Bi-Real Net), and here it is 2,880 of the model's 1.4 M weights
     first_conv_weight_bits: int = 1
+    # weight bits of a BCRNN's FC and output layers (the head, run once per segment: cheap in hardware at any
+    # width): 1 = +-alpha (the poster), 2..8 = integer codes with a scale per output unit
+    head_weight_bits: int = 1
     # binary LSTM arithmetic: "fixed" = the deployed fixed-point gates and cell state of bcrnn.fixed_point,
     # trained through straight-through estimators (so the integer reference is exact); "float" = float gates
     lstm_arithmetic: str = "fixed"
@@ -164,8 +167,9 @@ class CRNN(nn.Module):
         super().__init__()
         if cfg.binary and cfg.pool != "mean":
             raise ValueError("the binary model pools its +-1 LSTM outputs by a sum over time: use pool='mean'")
-        if not 1 <= cfg.first_conv_weight_bits <= 8:
-            raise ValueError(f"first_conv_weight_bits must be 1 (binary) to 8, not {cfg.first_conv_weight_bits}")
+        for name in ("first_conv_weight_bits", "head_weight_bits"):
+            if not 1 <= getattr(cfg, name) <= 8:
+                raise ValueError(f"{name} must be 1 (binary) to 8, not {getattr(cfg, name)}")
         if cfg.pool not in ("mean", "attention"):
             raise ValueError(f"unknown pooling {cfg.pool!r}: use 'mean' or 'attention'")
         self.cfg, self.n_classes = cfg, n_classes
@@ -189,8 +193,10 @@ class CRNN(nn.Module):
         self.attention = AttentionPool(2 * cfg.lstm_hidden) if cfg.pool == "attention" else None
         self.dropout = nn.Dropout(cfg.dropout)
         if b:
-            self.fc = QuantLinear(2 * cfg.lstm_hidden, cfg.fc, bias=False, weight_quant=BinaryWeightMeanAbs)
-            self.out = QuantLinear(cfg.fc, n_classes, bias=False, weight_quant=BinaryWeightMeanAbs)
+            head = ({"weight_quant": BinaryWeightMeanAbs} if cfg.head_weight_bits == 1 else
+                    {"weight_quant": IntWeightPerChannel, "weight_bit_width": cfg.head_weight_bits})
+            self.fc = QuantLinear(2 * cfg.lstm_hidden, cfg.fc, bias=False, **head)
+            self.out = QuantLinear(cfg.fc, n_classes, bias=False, **head)
         else:
             self.fc = nn.Linear(2 * cfg.lstm_hidden, cfg.fc, bias=False)
             self.out = nn.Linear(cfg.fc, n_classes, bias=False)
@@ -234,7 +240,8 @@ def init_from_full_precision(model: CRNN, source: CRNN) -> None:
     row order). The learned activation scales (beta) keep their initial values."""
     if not model.cfg.binary or source.cfg.binary:
         raise ValueError("init_from_full_precision copies a full-precision CRNN into a binary one")
-    mine, theirs = replace(model.cfg, binary=False, lstm_arithmetic="fixed", first_conv_weight_bits=1), \
+    mine, theirs = replace(model.cfg, binary=False, lstm_arithmetic="fixed", first_conv_weight_bits=1,
+                         head_weight_bits=1), \
         replace(source.cfg, lstm_arithmetic="fixed", dropout=model.cfg.dropout)
     if mine != theirs or model.n_classes != source.n_classes:
         raise ValueError(f"the CRNN to start from has other sizes: {theirs} vs {mine}")

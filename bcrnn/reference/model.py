@@ -5,6 +5,9 @@
     BiLSTM (bcrnn.fixed_point) -> sum over time of +-1 -> FC (int x +-1, thresholds) ->
     output layer (XNOR-popcount, fixed-point affine) -> integer logits (scale 2^-16)
 
+(A model trained with `first_conv_weight_bits` or `head_weight_bits` > 1 has integer weight codes in those layers
+instead of +-1: the same integer arithmetic with wider products.)
+
 `forward(..., trace=True)` also returns the stream at every layer boundary, for layer-by-layer comparison.
 """
 
@@ -36,12 +39,12 @@ def threshold(acc: np.ndarray, t: np.ndarray, direction: np.ndarray, channel_axi
     return np.where(d > 0, acc >= t, acc <= t).astype(np.uint8)
 
 
-def first_conv_weights(params: dict) -> np.ndarray:
-    """The first conv's weights as float64 integers (out, in, kt, kf): +-1 from its bits, or its integer codes
-    when the model was trained with `first_conv_weight_bits` > 1."""
-    if "conv0_weight_codes" in params:
-        return np.asarray(params["conv0_weight_codes"], np.float64)
-    return 2.0 * params["conv0_weight_bits"] - 1
+def layer_weights(params: dict, name: str) -> np.ndarray:
+    """A layer's weights as int64: +-1 from its `{name}_weight_bits`, or its `{name}_weight_codes` for the layers
+    a model may keep wider (`first_conv_weight_bits`, `head_weight_bits`)."""
+    if f"{name}_weight_codes" in params:
+        return np.asarray(params[f"{name}_weight_codes"], np.int64)
+    return 2 * np.asarray(params[f"{name}_weight_bits"], np.int64) - 1
 
 
 def _windows(x: np.ndarray, kt: int, kf: int) -> np.ndarray:
@@ -97,7 +100,8 @@ class ReferenceBCRNN:
             pad = ((0, 0), (kt // 2, kt // 2), (kf // 2, kf // 2))
             if i == 0:  # 8-bit input: zero padding, integer x (+-1 or integer code) products (exact in float64)
                 patches = _windows(np.pad(x, pad), kt, kf).astype(np.float64)
-                acc = np.einsum("tfk,ok->otf", patches, first_conv_weights(p).reshape(ch, -1)).astype(np.int64)
+                w = layer_weights(p, "conv0").reshape(ch, -1).astype(np.float64)
+                acc = np.einsum("tfk,ok->otf", patches, w).astype(np.int64)
             else:  # bits: padding with bit 0 (-1), XNOR-popcount
                 w = p[f"conv{i}_weight_bits"]
                 patches = _windows(np.pad(x, pad), kt, kf)
@@ -116,13 +120,24 @@ class ReferenceBCRNN:
         streams["lstm"] = lstm
         pooled = (2 * lstm.astype(np.int64) - 1).sum(axis=0)  # integer in [-T, T]
         streams["pool"] = pooled
-        acc = pooled @ (2 * p["fc_weight_bits"].astype(np.int64) - 1).T
+        acc = pooled @ layer_weights(p, "fc").T
         fc = threshold(acc, p["fc_threshold"], p["fc_direction"], channel_axis=0)
         streams["fc"] = fc
-        dot = xnor_popcount_dot(pack_bits(fc), pack_bits(p["out_weight_bits"]), fc.shape[0])
+        if "out_weight_bits" in p:
+            dot = xnor_popcount_dot(pack_bits(fc), pack_bits(p["out_weight_bits"]), fc.shape[0])
+        else:  # integer weight codes (head_weight_bits > 1) times the +-1 inputs
+            dot = layer_weights(p, "out") @ (2 * fc.astype(np.int64) - 1)
         logits = p["out_mult"] * dot + p["out_offset"]
         streams["logits"] = logits
         return (logits, streams) if trace else logits
+
+    @property
+    def logit_tolerance(self) -> float:
+        """The largest distance between these fixed-point logits (scale 2^-logit_frac) and the float64 affine they
+        stand for: half a step of the rounded offset plus half a step of the rounded multiplier per unit of the
+        largest possible |dot|, rounded up."""
+        step = 2.0 ** -self.meta["logit_frac"]
+        return step * (1 + np.abs(layer_weights(self.params, "out")).sum(axis=1).max())
 
     def predict_features(self, features: np.ndarray, stats=None) -> np.ndarray:
         """Class probabilities of one utterance from its raw (3, frames, mels) features: every 3-s segment

@@ -101,6 +101,11 @@ def generate(packed, folding: Folding, out_dir, path_base=None) -> dict:
 
         packed = load_packed(packed)
     meta = json.loads(str(packed["meta"]))
+    wide = sorted(k.removesuffix("_weight_codes") for k in packed if k.endswith("_weight_codes"))
+    if wide:
+        raise ValueError(f"bcrnn_top's blocks take +-1 weights; this model has integer weight codes in "
+                         f"{', '.join(wide)} (trained with first_conv_weight_bits / head_weight_bits > 1), which the open RTL does not "
+                         "implement yet")
     if len(meta["model_config"]["conv"]) != 1:
         raise ValueError("bcrnn_top chains one conv block (the paper, small, tiny and hw presets); this model has "
                          f"{len(meta['model_config']['conv'])}")
@@ -245,7 +250,11 @@ def main(argv=None) -> int:
     p.add_argument("--folding", default="zu3eg", help="a YAML in hw/rtl/folding or a path (default zu3eg)")
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args(argv)
-    d = generate(args.packed, Folding.load(args.folding), args.out)
+    try:
+        d = generate(args.packed, Folding.load(args.folding), args.out)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     print(f"wrote {d['top']} and the ROM files of {len(d['blocks'])} blocks")
     return 0
 
