@@ -14,27 +14,34 @@ pytestmark = pytest.mark.sim
 sys.path.insert(0, str(ROOT))
 
 
-def _packed(emodb_segments, preset):
+def _packed(emodb_segments, preset, overrides=None):
     from bcrnn.packing import pack_model
 
     fs, norm, x = emodb_segments
-    return pack_model(trained_like({}, x, preset=preset), norm.to_dict(), fs.classes, fs.config.__dict__)
+    return pack_model(trained_like(overrides or {}, x, preset=preset), norm.to_dict(), fs.classes,
+                      fs.config.__dict__)
 
 
 SHARED_BUILD = ROOT / "build" / "test_rtl_bcrnn_top"  # the Verilator build of the small top, shared by two tests
 
 
-@pytest.mark.parametrize("sim, preset, folding, segments", [
-    ("verilator", "small", "zu3eg", 2),   # the real architecture at the ZU3EG folding
-    ("icarus", "tiny", "tiny", 2),        # Icarus takes ~1 min per small-preset segment: the tiny sizes in CI
-])
-def test_bcrnn_top_equals_reference_on_emodb(emodb_segments, tmp_path, sim, preset, folding, segments):
+INT8_CONV = {"first_conv_weight_bits": 8}  # 8-bit first-conv weight codes (mvu_int8 with WB = 8)
+
+
+@pytest.mark.parametrize("sim, preset, folding, segments, overrides", [
+    ("verilator", "small", "zu3eg", 2, None),       # the real architecture at the ZU3EG folding
+    ("icarus", "tiny", "tiny", 2, None),            # Icarus takes ~1 min per small-preset segment: tiny sizes in CI
+    ("verilator", "small", "zu3eg", 2, INT8_CONV),
+    ("icarus", "tiny", "tiny", 1, INT8_CONV),
+], ids=["verilator-small", "icarus-tiny", "verilator-small-int8conv", "icarus-tiny-int8conv"])
+def test_bcrnn_top_equals_reference_on_emodb(emodb_segments, tmp_path, sim, preset, folding, segments, overrides):
     from bcrnn.rtl.top import Folding
     from sim.top import simulate
 
     _, _, x = emodb_segments
-    packed = _packed(emodb_segments, preset)
-    out = simulate(packed, x[:segments], Folding.load(folding), sim, SHARED_BUILD if sim == "verilator" else tmp_path)
+    packed = _packed(emodb_segments, preset, overrides)
+    shared = sim == "verilator" and overrides is None
+    out = simulate(packed, x[:segments], Folding.load(folding), sim, SHARED_BUILD if shared else tmp_path)
     meta = json.loads(str(packed["meta"]))
     ch, dense, h = meta["model_config"]["conv"][0][0], meta["model_config"]["dense"], meta["model_config"][
         "lstm_hidden"]
@@ -68,9 +75,9 @@ def test_a_different_model_is_caught(emodb_segments, tmp_path_factory):
         simulate(packed, x[:2], Folding.load("zu3eg"), "verilator", SHARED_BUILD, expected=other)
 
 
-def test_integer_weight_codes_are_refused_loudly(emodb_segments, tmp_path):
-    """A model trained with a multi-bit first conv or head cannot be generated into the +-1 blocks: a clear error
-    naming the layers, not a KeyError or a wrong module."""
+def test_head_weight_codes_are_refused_loudly(emodb_segments, tmp_path):
+    """A model trained with a multi-bit head cannot be generated into the +-1 head blocks: a clear error naming the
+    layers, not a KeyError or a wrong module (a multi-bit first conv is built: mvu_int8's WB, tested above)."""
     from bcrnn.packing import pack_model
     from bcrnn.rtl.top import Folding, generate, main
     from bcrnn.reference.packed_file import save_packed
@@ -78,7 +85,7 @@ def test_integer_weight_codes_are_refused_loudly(emodb_segments, tmp_path):
     fs, norm, x = emodb_segments
     packed = pack_model(trained_like({"first_conv_weight_bits": 8, "head_weight_bits": 4}, x), norm.to_dict(),
                         fs.classes, fs.config.__dict__)
-    with pytest.raises(ValueError, match="integer weight codes in conv0, fc, out"):
+    with pytest.raises(ValueError, match="integer weight codes in fc, out"):
         generate(packed, Folding.load("tiny"), tmp_path / "rtl")
     save_packed(tmp_path / "m.npz", packed)
     assert main([str(tmp_path / "m.npz"), "--folding", "tiny", "--out", str(tmp_path / "rtl")]) == 2

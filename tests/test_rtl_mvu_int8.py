@@ -61,3 +61,30 @@ def test_mvu_int8_small_preset_conv0_emodb(frontend_small_model):
     assert 0.05 < y.mean() < 0.95
     print(f"verilator PE={pe}: {out['cycles']} cycles for {len(x)} windows = {out['cycles'] / len(x):.3f} per window "
           f"(formula {cycles}); {3 * y.size} bits compared")
+
+
+@pytest.mark.parametrize("sim, wb", [("icarus", 8), ("verilator", 8), ("icarus", 3)])
+def test_mvu_int8_weight_codes(sim, wb):
+    """WB-bit signed weight codes (a model trained with first_conv_weight_bits = WB): plain products, thresholds
+    at and beyond the accumulator's range, the same stalls, reset and cycles as with +-1 weights."""
+    k, ch, pe, simd = 12, 12, 4, 6
+    top = 2 ** (wb - 1) - 1
+    rng = np.random.default_rng(wb)
+    w = rng.integers(-top, top + 1, (ch, k))
+    w[0], w[1] = top, -top
+    amax = k * 128 * top
+    t = rng.integers(-300 * top, 300 * top, ch)
+    t[[2, 3, 4, 5]] = [amax, -amax, amax + 1, -amax - 1]
+    d = rng.choice([-1, 1], ch)
+    d[[2, 3]] = [1, -1]
+    x = np.concatenate([rng.integers(-128, 128, (40, k)), np.full((2, k), -128), np.full((2, k), 127),
+                        rng.integers(-128, 128, (4, k))])
+    y = threshold(x @ w.T, t, d, channel_axis=1)
+    name = f"mvu_int8_codes{wb}_{sim}"
+    p = write_mvu_int8_files(w, t, d, pe, simd, rom_dir(name), "t", wb=wb)
+    assert p["WB"] == wb
+    out = run(sim, "mvu_int8", FILES, p, name, bench_data(x, 8, y, 1, cycles=_cycles(len(x), ch, k, pe, simd)))
+    assert out["tests_passed"] == 3 and out["values"] == y.size == 48 * 12
+    assert y[40:44, 0:6].any() and not y[40:44, 0:6].all()
+    with pytest.raises(ValueError, match="narrow range"):
+        write_mvu_int8_files(w * 0 - top - 1, t, d, pe, simd, rom_dir(name + "_bad"), "t", wb=wb)

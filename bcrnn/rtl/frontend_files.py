@@ -9,7 +9,8 @@ Window element order (conv_window's output, mvu_int8's input): (kt, kf, c), elem
 stores conv weights (out, c, kt, kf), so `conv0_weight_rows` permutes them to (out, kt, kf, c).
 
 mvu_int8 sums ones' complement products (q or ~q = -q - 1), i.e. acc - z with z = the row's -1 weights; its
-threshold ROM holds T - z (write_mvu_int8_files does that).
+threshold ROM holds T - z (write_mvu_int8_files does that). A model trained with first_conv_weight_bits = WB > 1
+has signed WB-bit codes instead (mvu_int8's WB parameter): plain products, threshold ROM = T.
 
 String parameters (ROM paths) are returned with their double quotes, as the simulators' -P/-G options take them.
 Cycle models (the benches assert them; cycles from the first input beat taken to the last output beat taken):
@@ -47,10 +48,13 @@ def clog2(n: int) -> int:
     return max(0, math.ceil(math.log2(n))) if n > 1 else 0
 
 
-def mvu_int8_acc_width(k: int, w: int = 8) -> int:
-    """ACC_W of mvu_int8, two's complement: its sum acc - z and thresholds T - z (z = -1 weights of the row, up to
-    K) lie within K 2^(W-1) + K + 1."""
-    return clog2(k * (1 << (w - 1)) + k + 2) + 1
+def mvu_int8_acc_width(k: int, w: int = 8, wb: int = 1) -> int:
+    """ACC_W of mvu_int8, two's complement: with +-1 weights (wb = 1) its sum acc - z and thresholds T - z (z = -1
+    weights of the row, up to K) lie within K 2^(W-1) + K + 1; with wb-bit codes acc and T within
+    K 2^(W-1) 2^(wb-1) + 1."""
+    if wb == 1:
+        return clog2(k * (1 << (w - 1)) + k + 2) + 1
+    return clog2(k * (1 << (w - 1)) * (1 << (wb - 1)) + 2) + 1
 
 
 def xnor_dot_width(mw: int) -> int:
@@ -58,9 +62,10 @@ def xnor_dot_width(mw: int) -> int:
     return clog2(mw + 2) + 1
 
 
-def conv0_weight_rows(weight_bits: np.ndarray) -> np.ndarray:
-    """torch-ordered conv weight bits (out, c, kt, kf) -> (out, kt*kf*c) rows in conv_window's (kt, kf, c) order."""
-    w = np.asarray(weight_bits, np.uint8)
+def conv0_weight_rows(weights: np.ndarray) -> np.ndarray:
+    """torch-ordered conv weight bits or codes (out, c, kt, kf) -> (out, kt*kf*c) rows in conv_window's (kt, kf, c)
+    order."""
+    w = np.asarray(weights)
     return w.transpose(0, 2, 3, 1).reshape(w.shape[0], -1)
 
 
@@ -70,11 +75,12 @@ def window_order(patches_ckk: np.ndarray, c: int, kt: int, kf: int) -> np.ndarra
     return np.moveaxis(p.reshape(p.shape[:-1] + (c, kt, kf)), -3, -1).reshape(p.shape)
 
 
-def _fold_words(bits: np.ndarray, pe: int, simd: int) -> list[int]:
-    rows, cols = bits.shape
+def _fold_words(weights: np.ndarray, pe: int, simd: int, width: int = 1) -> list[int]:
+    """ROM words of (rows, cols) weight bits (width 1) or two's complement codes of `width` bits."""
+    rows, cols = weights.shape
     if rows % pe or cols % simd:
         raise ValueError(f"PE={pe} must divide {rows} rows and SIMD={simd} must divide {cols} columns")
-    return [pack_word(bits[nf * pe:(nf + 1) * pe, sf * simd:(sf + 1) * simd].reshape(-1), 1)
+    return [pack_word(weights[nf * pe:(nf + 1) * pe, sf * simd:(sf + 1) * simd].reshape(-1), width)
             for nf in range(rows // pe) for sf in range(cols // simd)]
 
 
@@ -91,33 +97,43 @@ def _threshold_words(thresholds, directions, pe: int, width: int) -> list[int]:
 
 
 def write_mvu_int8_files(weight_rows: np.ndarray, thresholds, directions, pe: int, simd: int | None, out_dir,
-                         prefix: str = "conv0", w: int = 8) -> dict:
-    """mvu_int8's ROMs from (CH, K) weight bits in window order; returns its parameters. The engine sums ones'
-    complement products (q or ~q = -q - 1), i.e. acc - z with z = the row's -1 weights: its ROM holds T - z."""
-    bits = np.asarray(weight_rows, np.uint8)
-    ch, k = bits.shape
+                         prefix: str = "conv0", w: int = 8, wb: int = 1) -> dict:
+    """mvu_int8's ROMs from (CH, K) weights in window order: bits (wb = 1) or signed wb-bit codes; returns its
+    parameters. With bits the engine sums ones' complement products (q or ~q = -q - 1), i.e. acc - z with z = the
+    row's -1 weights: its ROM holds T - z. With codes it sums the products themselves: its ROM holds T."""
+    weights = np.asarray(weight_rows, np.int64)
+    ch, k = weights.shape
     simd = k if simd is None else simd
-    acc_w = mvu_int8_acc_width(k, w)
-    zeros = k - bits.astype(np.int64).sum(axis=1)
+    acc_w = mvu_int8_acc_width(k, w, wb)
+    if wb == 1:
+        zeros = k - weights.sum(axis=1)
+    else:
+        top = (1 << (wb - 1)) - 1
+        if np.abs(weights).max() > top:
+            raise ValueError(f"weight codes outside the {wb}-bit narrow range [-{top}, {top}]")
+        zeros = 0
     out_dir = Path(out_dir)
-    wf = write_memh(out_dir / f"{prefix}_weights.memh", _fold_words(bits, pe, simd), pe * simd)
+    wf = write_memh(out_dir / f"{prefix}_weights.memh", _fold_words(weights, pe, simd, wb), pe * simd * wb)
     tf = write_memh(out_dir / f"{prefix}_thresholds.memh",
                     _threshold_words(np.asarray(thresholds, np.int64) - zeros, directions, pe, acc_w),
                     pe * (acc_w + 1))
-    return {"K": k, "W": w, "CH": ch, "PE": pe, "SIMD": simd, "W_FILE": _quoted(wf), "T_FILE": _quoted(tf)}
+    return {"K": k, "W": w, "CH": ch, "PE": pe, "SIMD": simd, "WB": wb, "W_FILE": _quoted(wf), "T_FILE": _quoted(tf)}
 
 
 def write_conv0_files(packed: dict, meta: dict | None, pe: int, out_dir, simd: int | None = None) -> dict:
     """The first conv layer as conv_window -> mvu_int8 -> maxpool_bits: ROMs in out_dir, parameters per module."""
     cfg = _meta(packed, meta)["model_config"]
     ch, kt, kf, pt, pf = cfg["conv"][0]
-    w = np.asarray(packed["conv0_weight_bits"], np.uint8)
+    if "conv0_weight_codes" in packed:  # first_conv_weight_bits > 1: signed codes
+        w, wb = np.asarray(packed["conv0_weight_codes"], np.int64), cfg.get("first_conv_weight_bits", 8)
+    else:
+        w, wb = np.asarray(packed["conv0_weight_bits"], np.uint8), 1
     c = w.shape[1]
     assert w.shape == (ch, c, kt, kf), w.shape
     t, f = cfg["segment_frames"], cfg["n_mels"]
     window = {"C": c, "W": 8, "T": t, "F": f, "KT": kt, "KF": kf, "PT": kt // 2, "PF": kf // 2, "PAD_VALUE": 0}
     mvu = write_mvu_int8_files(conv0_weight_rows(w), packed["conv0_threshold"], packed["conv0_direction"], pe, simd,
-                               out_dir, "conv0", 8)
+                               out_dir, "conv0", 8, wb)
     to, fo = t + 2 * (kt // 2) - kt + 1, f + 2 * (kf // 2) - kf + 1
     pool = {"C": ch, "T": to, "F": fo, "PT": pt, "PF": pf}
     return {"conv_window": window, "mvu_int8": mvu, "maxpool_bits": pool}
@@ -162,6 +178,7 @@ def frontend_chain_params(packed: dict, meta: dict | None, out_dir, conv_pe: int
     win, mvu, pool = blocks["conv_window"], blocks["mvu_int8"], blocks["maxpool_bits"]
     return {"C": win["C"], "T": win["T"] if t is None else t, "F": win["F"], "KT": win["KT"], "KF": win["KF"],
             "PT": win["PT"], "PF": win["PF"], "CH": mvu["CH"], "CONV_PE": mvu["PE"], "CONV_SIMD": mvu["SIMD"],
+            "CONV_WB": mvu["WB"],
             "POOL_T": pool["PT"], "POOL_F": pool["PF"], "DENSE": dense["MH"], "DENSE_PE": dense["PE"],
             "DENSE_SIMD": dense["SIMD"], "CONV_W_FILE": mvu["W_FILE"], "CONV_T_FILE": mvu["T_FILE"],
             "DENSE_W_FILE": dense["W_FILE"], "DENSE_T_FILE": dense["T_FILE"]}

@@ -101,11 +101,11 @@ def generate(packed, folding: Folding, out_dir, path_base=None) -> dict:
 
         packed = load_packed(packed)
     meta = json.loads(str(packed["meta"]))
-    wide = sorted(k.removesuffix("_weight_codes") for k in packed if k.endswith("_weight_codes"))
+    wide = [k for k in ("fc", "out") if f"{k}_weight_codes" in packed]
     if wide:
-        raise ValueError(f"bcrnn_top's blocks take +-1 weights; this model has integer weight codes in "
-                         f"{', '.join(wide)} (trained with first_conv_weight_bits / head_weight_bits > 1), which the open RTL does not "
-                         "implement yet")
+        raise ValueError(f"bcrnn_top's head blocks take +-1 weights; this model has integer weight codes in "
+                         f"{', '.join(wide)} (trained with head_weight_bits > 1), which the open RTL does not "
+                         "implement")
     if len(meta["model_config"]["conv"]) != 1:
         raise ValueError("bcrnn_top chains one conv block (the paper, small, tiny and hw presets); this model has "
                          f"{len(meta['model_config']['conv'])}")

@@ -17,6 +17,7 @@ module frontend_chain #(
     parameter int CH = 64,
     parameter int CONV_PE = 16,
     parameter int CONV_SIMD = 45,
+    parameter int CONV_WB = 1,       // first-conv weight bits (1 = +-1; 2..8 = signed codes)
     parameter int POOL_T = 2,
     parameter int POOL_F = 4,
     parameter int DENSE = 256,
@@ -54,7 +55,8 @@ module frontend_chain #(
         .s_tdata(s_tdata), .s_tvalid(s_tvalid), .s_tready(s_tready),
         .m_tdata(win_tdata), .m_tvalid(win_tvalid), .m_tready(win_tready));
 
-    mvu_int8 #(.K(K), .W(8), .CH(CH), .PE(CONV_PE), .SIMD(CONV_SIMD), .W_FILE(CONV_W_FILE), .T_FILE(CONV_T_FILE))
+    mvu_int8 #(.K(K), .W(8), .CH(CH), .PE(CONV_PE), .SIMD(CONV_SIMD), .WB(CONV_WB), .W_FILE(CONV_W_FILE),
+               .T_FILE(CONV_T_FILE))
     u_conv (
         .clk(clk), .rst_n(rst_n),
         .s_tdata(win_tdata), .s_tvalid(win_tvalid), .s_tready(win_tready),

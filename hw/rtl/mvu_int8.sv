@@ -1,4 +1,5 @@
-// mvu_int8: the first convolution layer's matrix-vector unit: int8 codes x +-1 weights, threshold per channel.
+// mvu_int8: the first convolution layer's matrix-vector unit: int8 codes x +-1 weights (WB = 1) or x WB-bit signed
+// weight codes (WB = 2..8: a model trained with first_conv_weight_bits = WB), threshold per channel.
 //
 // Input stream: one window per beat, K signed elements of W bits, element i at s_tdata[i*W +: W] (from conv_window:
 //   K = C*KT*KF in (kt, kf, c) order).
@@ -11,16 +12,19 @@
 //   plane by bit plane: sum = sum_k c_k 2^k popcount(XNOR(plane_k, w)) with c_k = +1, and -1 for the sign bit k = W-1,
 //   where plane_k holds bit k of every window element: W binary XNOR-popcounts per row, shifted and added. (The
 //   same sum as an adder tree over the SIMD int8 products; popcounts are what Icarus evaluates fast.)
+// WB > 1: acc_o = sum_i q_i * w_oi with signed WB-bit codes w_oi, as SIMD signed products per PE row summed in one
+//   stage (the stage that holds the popcounts for WB = 1, so the pipeline and its cycles are the same); the threshold
+//   ROM holds T_o itself (no z).
 // Folding: PE output channels in parallel, SIMD window elements per cycle: NF = CH/PE channel folds x
 //   SF = K/SIMD element folds = NF*SF cycles per window (PE | CH, SIMD | K). Each PE row popcounts its W bit planes
 //   (registered), sums them with their weights (registered), then accumulates and thresholds: a 4-stage pipeline;
 //   the whole pipeline stalls only when a finished pixel finds the output register still full.
 //
 // ROMs ($readmemh, written by bcrnn.rtl.frontend_files.write_conv0_files):
-//   W_FILE: NF*SF words of PE*SIMD bits; word nf*SF + sf, bit pe*SIMD + s = weight bit (1 = +1) of channel
-//           nf*PE + pe, window element sf*SIMD + s.
-//   T_FILE: NF words of PE*(ACC_W+1) bits; word nf, bits [pe*(ACC_W+1) +: ACC_W] = T - z of channel o = nf*PE + pe
-//           (two's complement), bit pe*(ACC_W+1) + ACC_W = its direction (1: >=, 0: <=).
+//   W_FILE: NF*SF words of PE*SIMD*WB bits; word nf*SF + sf, bits (pe*SIMD + s)*WB +: WB = weight of channel
+//           nf*PE + pe, window element sf*SIMD + s (WB = 1: the bit, 1 = +1; WB > 1: the two's complement code).
+//   T_FILE: NF words of PE*(ACC_W+1) bits; word nf, bits [pe*(ACC_W+1) +: ACC_W] = T - z (WB = 1) or T (WB > 1)
+//           of channel o = nf*PE + pe (two's complement), bit pe*(ACC_W+1) + ACC_W = its direction (1: >=, 0: <=).
 //
 // Cycles: a window every max(NF*SF, 2) cycles in steady state (a window waits in the input register while the
 //   engine works on the previous one from its work register); with an idle engine, the pixel of a window accepted
@@ -31,6 +35,7 @@ module mvu_int8 #(
     parameter int CH = 64,           // output channels
     parameter int PE = 8,            // channels per cycle
     parameter int SIMD = 45,         // window elements per cycle
+    parameter int WB = 1,            // weight bits: 1 = +-1, 2..8 = signed codes
     parameter W_FILE = "",
     parameter T_FILE = ""
 ) (
@@ -45,14 +50,16 @@ module mvu_int8 #(
 );
     localparam int NF = CH / PE;
     localparam int SF = K / SIMD;
-    localparam int ACC_W = $clog2(K * (1 << (W - 1)) + K + 2) + 1;  // |acc - z|, |T - z| <= K 2^(W-1) + K + 1
+    // WB = 1: |acc - z|, |T - z| <= K 2^(W-1) + K + 1; WB > 1: |acc|, |T| <= K 2^(W-1) 2^(WB-1) + 1
+    localparam int ACC_W = (WB == 1) ? $clog2(K * (1 << (W - 1)) + K + 2) + 1
+                                     : $clog2(K * (1 << (W - 1)) * (1 << (WB - 1)) + 2) + 1;
     localparam int TW = ACC_W + 1;
     localparam int PCW = $clog2(SIMD + 1);                       // a bit plane's popcount
     localparam int NFB = (NF > 1) ? $clog2(NF) : 1;
     localparam int SFB = (SF > 1) ? $clog2(SF) : 1;
     localparam int AB = (NF * SF > 1) ? $clog2(NF * SF) : 1;
 
-    logic [PE*SIMD-1:0] wrom [0:NF*SF-1];
+    logic [PE*SIMD*WB-1:0] wrom [0:NF*SF-1];
     logic [PE*TW-1:0]   trom [0:NF-1];
     initial begin
         $readmemh(W_FILE, wrom);
@@ -82,32 +89,50 @@ module mvu_int8 #(
         .m_tvalid(m_tvalid), .m_tready(m_tready));
 
     // ---------------- pipeline registers ----------------
-    logic [PE*SIMD-1:0]   w1;
+    logic [PE*SIMD*WB-1:0] w1;
     logic [W*SIMD-1:0]    x1;     // the SIMD elements of this fold, W bit planes of SIMD bits
-    logic [PE*W*PCW-1:0]  pc2;
+    logic [PE*W*PCW-1:0]  pc2;    // WB = 1: the bit planes' popcounts
+    logic [PE*ACC_W-1:0]  dp2;    // WB > 1: the rows' dot products
     logic [PE*ACC_W-1:0]  ps3;
     logic [PE*TW-1:0]     t3;
     logic [PE*ACC_W-1:0]  acc;
     logic [CH-1:0]        pix;
 
 
-    // stage 2: the popcounts of XNOR(plane_k, w) of each PE row (an XNOR is kept in a variable before
-    // $countones: Icarus 11 miscounts $countones(~(a ^ b)))
+    // stage 2, WB = 1: the popcounts of XNOR(plane_k, w) of each PE row (an XNOR is kept in a variable before
+    // $countones: Icarus 11 miscounts $countones(~(a ^ b))); WB > 1: each row's sum of signed products
     logic [PE*W*PCW-1:0] pc;
+    logic [PE*ACC_W-1:0] dp;
     always_comb begin
         logic [SIMD-1:0] xn;
+        logic signed [W-1:0] xe;
+        logic signed [WB-1:0] we;
+        logic signed [ACC_W-1:0] d;
+        pc = '0;
+        dp = '0;
         for (int pe = 0; pe < PE; pe++)
-            for (int k = 0; k < W; k++) begin
-                xn = ~(x1[k*SIMD +: SIMD] ^ w1[pe*SIMD +: SIMD]);
-                pc[(pe*W + k)*PCW +: PCW] = PCW'($countones(xn));
+            if (WB == 1) begin
+                for (int k = 0; k < W; k++) begin
+                    xn = ~(x1[k*SIMD +: SIMD] ^ w1[pe*SIMD +: SIMD]);
+                    pc[(pe*W + k)*PCW +: PCW] = PCW'($countones(xn));
+                end
+            end else begin
+                d = '0;
+                for (int s = 0; s < SIMD; s++) begin
+                    for (int k = 0; k < W; k++) xe[k] = x1[k*SIMD + s];
+                    we = w1[(pe*SIMD + s)*WB +: WB];
+                    d = d + xe * we;
+                end
+                dp[pe*ACC_W +: ACC_W] = d;
             end
     end
 
-    // stage 3: sum_k c_k 2^k popcount_k (the sign plane negative)
+    // stage 3: sum_k c_k 2^k popcount_k (the sign plane negative); WB > 1: the dot products as they are
     logic [PE*ACC_W-1:0] psum;
     always_comb begin
         logic signed [ACC_W-1:0] s, c;
-        for (int pe = 0; pe < PE; pe++) begin
+        if (WB > 1) psum = dp2;
+        else for (int pe = 0; pe < PE; pe++) begin
             s = '0;
             for (int k = 0; k < W; k++) begin
                 c = ACC_W'(pc2[(pe*W + k)*PCW +: PCW]) << k;
@@ -140,6 +165,7 @@ module mvu_int8 #(
             w1 <= wrom[a0];
             for (int k = 0; k < W; k++) x1[k*SIMD +: SIMD] <= work[k*K + sf0*SIMD +: SIMD];
             pc2 <= pc;
+            dp2 <= dp;
             ps3 <= psum;
             t3 <= trom[nf2];
             if (v3) acc <= acc_new;
