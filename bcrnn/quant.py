@@ -55,8 +55,9 @@ class FeatureQuant8(Int8ActPerTensorFixedPoint):
 
 class IntWeightPerChannel(Int8WeightPerChannelFloat):
     """Signed integer weights, narrow range (+-(2^(b-1) - 1)), one float scale per output channel (max |W| over
-    the channel / the largest code): the first conv's weights when `first_conv_weight_bits` > 1. Set the width
-    with `weight_bit_width=b`. The scale folds into the layer's thresholds exactly as the binary alpha does.
+    the channel / the largest code): the first conv's weights when `first_conv_weight_bits` > 1, the FC and
+    output layers' when `head_weight_bits` > 1. Set the width with `weight_bit_width=b`. The scale folds into
+    the layer's thresholds exactly as the binary alpha does.
 
     >>> from brevitas.nn import QuantConv2d
     >>> conv = QuantConv2d(3, 8, 3, bias=False, weight_quant=IntWeightPerChannel, weight_bit_width=8)

@@ -220,7 +220,7 @@ class CRNN(nn.Module):
     @torch.no_grad()
     def clip_weights(self, low: float = -1.0, high: float = 1.0) -> None:
         """Keep binary layers' latent weights in [low, high] (BinaryNet's clip; with it, sign's STE is Eq. 5).
-        A multi-bit first conv is left alone: its integer quantizer scales with the weights' own range."""
+        Multi-bit layers (first conv, head) are left alone: their integer quantizer scales with the weights' range."""
         if not self.cfg.binary:
             return
         for m in self.modules():
