@@ -131,6 +131,11 @@ class PackedEngine:
     def load(cls, path) -> "PackedEngine":
         return cls(ReferenceBCRNN.load(path))
 
+    @property
+    def normalization(self) -> str:
+        """As ReferenceBCRNN.normalization: "speaker" when the caller must pass the speaker's own statistics."""
+        return self.ref.normalization
+
     def logits(self, normalized: np.ndarray) -> np.ndarray:
         """(S, 3, frames, mels) z-scored segments -> (S, classes) integer logits (scale 2^-16)."""
         p, cfg, fmt = self.ref.params, self.cfg, self.fmt

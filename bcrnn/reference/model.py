@@ -155,8 +155,9 @@ class ReferenceBCRNN:
         return e / e.sum(axis=-1, keepdims=True)
 
 
-def ensemble_posteriors(models: list[ReferenceBCRNN], features: np.ndarray, speaker_stats=None) -> np.ndarray:
-    """Class probabilities of one utterance by an ensemble: every member's `predict_features`, averaged. Members
+def ensemble_posteriors(models: list, features: np.ndarray, speaker_stats=None) -> np.ndarray:
+    """Class probabilities of one utterance by an ensemble of ReferenceBCRNNs or PackedEngines (the same integers):
+    every member's `predict_features`, averaged. Members
     trained with speaker normalization get `speaker_stats` (the speaker's own statistics), the others their
     stored training statistics."""
     return np.mean([m.predict_features(features, speaker_stats if m.normalization == "speaker" else None)
