@@ -1,7 +1,7 @@
 """Seed ensembles of BCRNN runs, scored with the integer reference: per fold, every member's packed model scores
 the fold's test (and validation) speaker, the members' utterance posteriors are averaged, argmax. The integer
-network runs in the packed engine (bcrnn.engine: the reference's integers bit for bit, tested, ~100x faster than
-the numpy reference), so scoring ten folds of a few members takes minutes, not hours.
+network runs in the packed engine (bcrnn.engine: the reference's integers bit for bit, tested; 1.5x faster than
+the numpy reference on the wide network).
 
 Why: the per-fold spread of a single 1-bit model (docs/ablation.md) is as large as the gaps between recipes;
 averaging independently trained members is the standard way to cut it. The members' packed sizes add up, and so
