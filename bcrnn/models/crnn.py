@@ -73,11 +73,11 @@ PRESETS: dict[str, CRNNConfig] = {
     # ~1.4 M parameters, ~20 s per Emo-DB epoch binarized on one core
     "wide": _WIDE,
     # the hardware preset: conv + dense + LSTM within a ZU3EG (70,560 LUT) at >= 1,000 segments/s by FINN's
-    # estimate (finn_build/targets/zu3eg-fast.yaml, checked in tests/test_finn_build.py). It is the most accurate
-    # single BCRNN measured (docs/ablation.md, session 8): the wide architecture with 8-bit first-conv weights,
-    # which fits: 35,395 LUT and 155 BRAM_18K at 1,110 segments/s (all-binary wide: 24,729 LUT, 126 BRAM_18K; small:
-    # 18,551 LUT, 53 BRAM_18K, at the same rate); the open RTL runs it with hw/rtl/folding/zu3eg-wide.yaml.
-    "hw": replace(_WIDE, first_conv_weight_bits=8),
+    # estimate (finn_build/targets/zu3eg-fast.yaml, checked in tests/test_finn_build.py). It is the wide
+    # architecture, the most accurate BCRNN measured (docs/ablation.md), which fits: 24,729 LUT and 126 BRAM_18K
+    # at 1,110 segments/s (the small one: 18,551 LUT, 53 BRAM_18K, at the same rate); the open RTL runs it with
+    # hw/rtl/folding/zu3eg-wide.yaml.
+    "hw": _WIDE,
     # for tests only
     "tiny": CRNNConfig(conv=((8, 5, 3, 2, 4),), dense=16, lstm_hidden=8, fc=8, dropout=0.0),
 }
