@@ -31,14 +31,10 @@ def _weight_codes(layer) -> np.ndarray:
     return torch.round(qw.value / qw.scale).detach().numpy().astype(np.int64)
 
 
-def _weight_bits(layer) -> int:
-    return int(layer.weight_quant.bit_width())
-
-
 def _store_weights(out: dict, name: str, layer) -> int:
     """`{name}_weight_bits` (sign bits) of a binary layer, `{name}_weight_codes` (integer codes) of a multi-bit
     one; returns the largest |weight code| (1 for +-1), the factor of the accumulator's range."""
-    bits = _weight_bits(layer)
+    bits = int(layer.weight_quant.bit_width())
     if bits == 1:
         out[f"{name}_weight_bits"] = _sign_bits(layer)
         return 1

@@ -125,7 +125,7 @@ def write_conv0_files(packed: dict, meta: dict | None, pe: int, out_dir, simd: i
     cfg = _meta(packed, meta)["model_config"]
     ch, kt, kf, pt, pf = cfg["conv"][0]
     if "conv0_weight_codes" in packed:  # first_conv_weight_bits > 1: signed codes
-        w, wb = np.asarray(packed["conv0_weight_codes"], np.int64), cfg.get("first_conv_weight_bits", 8)
+        w, wb = np.asarray(packed["conv0_weight_codes"], np.int64), cfg["first_conv_weight_bits"]
     else:
         w, wb = np.asarray(packed["conv0_weight_bits"], np.uint8), 1
     c = w.shape[1]
