@@ -25,7 +25,7 @@ from bcrnn.features import FeatureConfig, FeatureSet, Normalizer, extract_featur
 from bcrnn.folds import Fold, speaker_folds
 from bcrnn.models import build_model, init_from_full_precision, load_checkpoint
 from bcrnn.size import model_size
-from bcrnn.training import SegmentData, evaluate, fit
+from bcrnn.training import SegmentData, adapt_batch_norm, evaluate, fit
 
 
 class RunFolderError(RuntimeError):
@@ -47,10 +47,11 @@ def segment_data(fs: FeatureSet, speakers, norm: Normalizer) -> SegmentData:
     for speaker in speakers:
         idx = fs.select([speaker])
         x, y, owner = fs.segments(idx)
-        parts.append((norm.for_speaker(fs, speaker)(x), y, owner, idx))
+        parts.append((norm.for_speaker(fs, speaker)(x), y, owner, idx, np.full(len(y), str(speaker))))
     idx = np.concatenate([p[3] for p in parts])
     return SegmentData(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
-                       np.concatenate([p[2] for p in parts]), {int(i): int(fs.labels[i]) for i in idx})
+                       np.concatenate([p[2] for p in parts]), {int(i): int(fs.labels[i]) for i in idx},
+                       np.concatenate([p[4] for p in parts]))
 
 
 class Logger:
@@ -103,6 +104,10 @@ def run_fold(fs: FeatureSet, fold: Fold, seed: int, cfg: ExperimentConfig, fold_
     best, history = fit(model, train, val, len(fs.classes), cfg.train, fold_dir, seed, desc, log, progress,
                         teacher if cfg.train.distill_weight > 0 else None)
     model.load_state_dict(best)
+    if cfg.train.speaker_batch_norm:  # the test speaker's own batch-norm statistics (no labels): its enrolment
+        model = adapt_batch_norm(model, test)
+        best = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        log(f"{desc}: batch norm adapted to test speaker {fold.test} ({len(test)} segments)")
     res = evaluate(model, test, len(fs.classes))
     best_epoch = history.selected_epoch
     result = {
@@ -123,7 +128,8 @@ def run_fold(fs: FeatureSet, fold: Fold, seed: int, cfg: ExperimentConfig, fold_
     torch.save({"model": best, "kind": cfg.model, "model_config": model.cfg.to_dict(),
                 "n_classes": len(fs.classes), "classes": list(fs.classes), "normalizer": norm.to_dict(),
                 "feature_config": fs.config.__dict__, "fold": fold.__dict__, "seed": seed, "git_sha": git_sha(),
-                "val_uar": result["val_uar"], "test_uar": res["uar"]}, fold_dir / "best.pt")
+                "val_uar": result["val_uar"], "test_uar": res["uar"],
+                "batch_norm_speaker": fold.test if cfg.train.speaker_batch_norm else None}, fold_dir / "best.pt")
     write_json(fold_dir / "result.json", result)
     log(f"{desc}: float model test UAR {res['uar']:.3f}  WA {res['wa']:.3f}  (best epoch {best_epoch}, "
         f"{result['seconds']:.0f} s)")

@@ -6,6 +6,7 @@ resumed from `last.pt` gives the same numbers as an uninterrupted one.
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import time
@@ -48,6 +49,11 @@ class TrainConfig:
     # on temperature-T softmaxes of the same (masked, mixed) batch; w = 0: off
     distill_weight: float = 0.0
     distill_temperature: float = 2.0
+    # speaker batch norm: every training batch holds one speaker's segments, so batch norm normalizes each layer
+    # with that speaker's statistics; every scored speaker (validation, test) gets batch-norm statistics of its own
+    # segments (no labels), as `normalization: speaker` does for the input features. Deployment: per-speaker
+    # thresholds from an enrolment pass (docs/ablation.md)
+    speaker_batch_norm: bool = False
 
     def __post_init__(self):
         if self.selection not in SELECTIONS:
@@ -70,6 +76,7 @@ class SegmentData:
     y: np.ndarray  # (segments,) labels
     owner: np.ndarray  # (segments,) utterance index
     utt_labels: dict  # utterance index -> label
+    speaker: np.ndarray | None = None  # (segments,) speaker of each segment (speaker batch norm needs it)
 
     def __len__(self) -> int:
         return len(self.x)
@@ -154,6 +161,35 @@ def recompute_batch_norm(model: nn.Module, data: SegmentData, batch_size: int = 
     model.eval()
 
 
+@torch.no_grad()
+def adapt_batch_norm(model: nn.Module, data: SegmentData, batch_size: int = 64) -> nn.Module:
+    """A copy of `model` whose batch-norm statistics are the plain averages over `data` (one speaker's segments,
+    no labels): speaker batch norm's enrolment. Only the batch-norm layers run in train mode (dropout stays off)."""
+    adapted = copy.deepcopy(model).eval()
+    bns = [m for m in adapted.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average
+        m.train()
+    for s in range(0, len(data), batch_size):
+        xb = data.x[s : s + batch_size]
+        if len(xb) > 1:
+            adapted(torch.from_numpy(xb))
+    return adapted.eval()
+
+
+def speaker_batches(data: SegmentData, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Batches of one speaker's segments each (shuffled, each speaker's cut into near-equal batches of at most
+    `batch_size`), in random order."""
+    if data.speaker is None:
+        raise ValueError("speaker batch norm needs the speaker of every training segment (SegmentData.speaker)")
+    batches = []
+    for spk in np.unique(data.speaker):
+        idx = rng.permutation(np.flatnonzero(data.speaker == spk))
+        batches += np.array_split(idx, -(-len(idx) // batch_size))
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
 def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     """Adam; weight decay only on full-precision parameters that are not batch-norm or bias terms."""
     decay, no_decay = [], []
@@ -229,7 +265,10 @@ def fit(model: nn.Module, train: SegmentData, val: SegmentData, n_classes: int, 
             group["lr"] = cfg.lr * lr_factor(epoch, cfg)
         model.train()
         total, n_seen = 0.0, 0
-        batches = [order[s : s + cfg.batch_size] for s in range(0, len(order), cfg.batch_size)]
+        if cfg.speaker_batch_norm:
+            batches = speaker_batches(train, cfg.batch_size, np.random.default_rng([seed, epoch, 2]))
+        else:
+            batches = [order[s : s + cfg.batch_size] for s in range(0, len(order), cfg.batch_size)]
         batches = [b for b in batches if len(b) > 1]  # batch norm needs two samples
         bar = tqdm(batches, desc=f"{desc} ep {epoch + 1}/{cfg.epochs}", leave=False, disable=not progress,
                    unit="batch")
@@ -266,7 +305,8 @@ def fit(model: nn.Module, train: SegmentData, val: SegmentData, n_classes: int, 
             total += loss.item() * len(idx)
             n_seen += len(idx)
             bar.set_postfix(loss=f"{total / n_seen:.3f}")
-        res = evaluate(model, val, n_classes, loss_fn=plain_loss)
+        res = evaluate(adapt_batch_norm(model, val) if cfg.speaker_batch_norm else model, val, n_classes,
+                       loss_fn=plain_loss)
         history.train_loss.append(total / max(n_seen, 1))
         history.val_loss.append(res["loss"])
         history.val_uar.append(res["uar"])
@@ -301,7 +341,8 @@ def fit(model: nn.Module, train: SegmentData, val: SegmentData, n_classes: int, 
             model.load_state_dict({k: (avg_sum[k] / avg_count).to(sd[k].dtype) if k in avg_sum else v
                                    for k, v in sd.items()})
             recompute_batch_norm(model, train)
-            res = evaluate(model, val, n_classes, loss_fn=plain_loss)
+            res = evaluate(adapt_batch_norm(model, val) if cfg.speaker_batch_norm else model, val, n_classes,
+                           loss_fn=plain_loss)
             log(f"{desc}: average of the last {avg_count} epochs' weights, batch norm re-estimated: "
                 f"val UAR {res['uar']:.3f}")
             history.selected_val_uar = float(res["uar"])

@@ -50,6 +50,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="speed perturbation of training segments: factors in [1 - s, 1 + s] (default 0 = off)")
     p.add_argument("--speed-perturb-probability", type=float,
                    help="the share of training segments speed-perturbed (default 1)")
+    p.add_argument("--speaker-batch-norm", action="store_true", default=None,
+                   help="one speaker per training batch, and every scored speaker's batch-norm statistics from its "
+                   "own segments (no labels; deployment: per-speaker thresholds)")
     p.add_argument("--weight-decay", type=float, help="AdamW decay of full-precision weight matrices (default 0)")
     p.add_argument("--dropout", type=float, help="dropout on the pooled vector (model setting; preset default)")
     p.add_argument("--dense", type=int, help="per-frame dense layer width (model setting; preset default)")
@@ -102,7 +105,7 @@ def main(argv=None) -> int:
         "speed_perturb_probability": args.speed_perturb_probability, "time_masks": args.time_masks,
         "freq_masks": args.freq_masks, "weight_decay": args.weight_decay, "teacher": args.teacher,
         "distill_weight": args.distill_weight, "distill_temperature": args.distill_temperature,
-        "init_from_teacher": args.init_from_teacher,
+        "init_from_teacher": args.init_from_teacher, "speaker_batch_norm": args.speaker_batch_norm,
     }
     try:
         cfg = load_config(args.config, overrides)
