@@ -161,21 +161,46 @@ def recompute_batch_norm(model: nn.Module, data: SegmentData, batch_size: int = 
     model.eval()
 
 
+class _StopForward(Exception):
+    pass
+
+
 @torch.no_grad()
 def adapt_batch_norm(model: nn.Module, data: SegmentData, batch_size: int = 64) -> nn.Module:
-    """A copy of `model` whose batch-norm statistics are the plain averages over `data` (one speaker's segments,
-    no labels): speaker batch norm's enrolment. Only the batch-norm layers run in train mode (dropout stays off)."""
+    """A copy of `model` whose batch-norm layers hold the exact mean and (population) variance of their inputs
+    over `data` (one speaker's segments, no labels): speaker batch norm's enrolment.
+
+    Exact, not an average of batch statistics (batches of unequal size would weigh segments unequally): one layer
+    at a time in forward order, each with every earlier layer already adapted, the forward pass cut short after
+    the layer being measured."""
     adapted = copy.deepcopy(model).eval()
     bns = [m for m in adapted.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    for m in bns:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative moving average
-        m.train()
-    for s in range(0, len(data), batch_size):
-        xb = data.x[s : s + batch_size]
-        if len(xb) > 1:
-            adapted(torch.from_numpy(xb))
-    return adapted.eval()
+    order = []
+    hooks = [m.register_forward_pre_hook(lambda m, args: order.append(m) if m not in order else None) for m in bns]
+    adapted(torch.from_numpy(data.x[:2]))
+    for h in hooks:
+        h.remove()
+    for bn in order:
+        acc = {}
+
+        def measure(module, args):
+            x = args[0].detach().double().transpose(0, 1).reshape(module.num_features, -1)
+            acc["n"] = acc.get("n", 0) + x.shape[1]
+            acc["sum"] = acc.get("sum", 0) + x.sum(1)
+            acc["sq"] = acc.get("sq", 0) + (x * x).sum(1)
+            raise _StopForward
+
+        hook = bn.register_forward_pre_hook(measure)
+        for s in range(0, len(data), batch_size):
+            try:
+                adapted(torch.from_numpy(data.x[s : s + batch_size]))
+            except _StopForward:
+                pass
+        hook.remove()
+        mean = acc["sum"] / acc["n"]
+        bn.running_mean.copy_(mean)
+        bn.running_var.copy_((acc["sq"] / acc["n"] - mean * mean).clamp_min(0))
+    return adapted
 
 
 def speaker_batches(data: SegmentData, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:

@@ -396,3 +396,65 @@ def test_shipped_experiment_files_load():
     ensemble = configs["emodb_bcrnn_ensemble"]  # three seeds of the best BCRNN's recipe
     assert ensemble.preset == "hw" and ensemble.seeds == 3 and ensemble.teacher == best.teacher
     assert ensemble.train == best.train
+
+
+def test_speaker_batches_hold_one_speaker_each_and_cover_every_segment_once(synth_features):
+    from bcrnn.training import speaker_batches
+
+    train, _ = _fold_data(synth_features)
+    batches = speaker_batches(train, 8, np.random.default_rng(0))
+    assert sorted(np.concatenate(batches).tolist()) == list(range(len(train)))
+    assert all(len(set(train.speaker[b])) == 1 and 1 <= len(b) <= 8 for b in batches)
+    assert len({train.speaker[b[0]] for b in batches}) == 2  # both training speakers
+    first_speaker = [train.speaker[b[0]] for b in batches]
+    assert first_speaker != sorted(first_speaker) or len(set(first_speaker[: len(batches) // 2])) == 2  # interleaved
+    train.speaker = None
+    with pytest.raises(ValueError, match="speaker of every training segment"):
+        speaker_batches(train, 8, np.random.default_rng(0))
+
+
+def test_adapt_batch_norm_takes_the_scored_speakers_statistics(synth_features):
+    """After adaptation, every batch-norm layer normalizes the given segments to its own affine offset (the
+    per-channel mean of its output over the data is beta); the original model is left as it was."""
+    from bcrnn.training import adapt_batch_norm
+
+    torch.manual_seed(0)
+    model = build_model("bcrnn", "tiny", len(synth_features.classes)).eval()
+    _, val = _fold_data(synth_features)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    adapted = adapt_batch_norm(model, val, batch_size=7)  # batches of unequal size: statistics over all segments
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert not adapted.training
+    bns = {n: m for n, m in adapted.named_modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)}
+    assert set(bns) == {"convs.0.bn", "dense.bn", "fc_bn", "out_bn"}
+    seen = {}
+    handles = [m.register_forward_hook(lambda m, i, o, n=n: seen.__setitem__(n, o.detach().double()))
+               for n, m in bns.items()]
+    with torch.no_grad():
+        adapted(torch.from_numpy(val.x))  # one batch of every segment
+    for h in handles:
+        h.remove()
+    for name, bn in bns.items():  # each layer's output over the data: mean beta, population std |gamma| (eps aside)
+        out = seen[name].transpose(0, 1).reshape(bn.num_features, -1)
+        assert torch.allclose(out.mean(1), bn.bias.detach().double(), atol=1e-5), name
+        var = bn.running_var.double()
+        expected_std = bn.weight.detach().double().abs() * torch.sqrt(var / (var + bn.eps))
+        assert torch.allclose(out.std(1, unbiased=False), expected_std, rtol=1e-4), name
+    bn = bns["convs.0.bn"]
+    assert not torch.allclose(bn.running_mean, model.convs[0].bn.running_mean)
+
+
+def test_speaker_batch_norm_run_scores_each_speaker_with_its_own_statistics(tmp_path):
+    """--speaker-batch-norm end to end: logged adaptation to each test speaker, the packed (integer) model is the
+    adapted one and makes the float model's decisions, best.pt records the speaker."""
+    out = tmp_path / "run"
+    run_experiment(_tiny_cfg(normalization="speaker", speaker_batch_norm=True), out, cache_dir=tmp_path / "cache",
+                   progress=False, quiet=True)
+    log = (out / "train.log").read_text()
+    assert log.count("batch norm adapted to test speaker") == 2
+    for result_file in sorted((out / "folds").rglob("result.json")):
+        result = json.loads(result_file.read_text())
+        assert result["integer_float_agreement"] == 1.0
+        ckpt = torch.load(result_file.parent / "best.pt", weights_only=False)
+        assert ckpt["batch_norm_speaker"] == result["test_speaker"]
+    assert json.loads((out / "config.json").read_text())["experiment"]["train"]["speaker_batch_norm"] is True
