@@ -11,6 +11,7 @@ score, is what recipes are chosen by.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,33 @@ def member_folds(run: Path, seeds: set[int] | None = None) -> dict[str, list[Pat
     return found
 
 
+def speaker_batch_norm_run(run: Path) -> bool:
+    """Was `run` trained with speaker batch norm (its fold models' thresholds belong to their test speaker)?"""
+    config = json.loads((run / "config.json").read_text())["experiment"]
+    return bool(config.get("train", {}).get("speaker_batch_norm", False))
+
+
+def enrolled_engine(packed: Path, fs: FeatureSet, speaker: str) -> PackedEngine:
+    """A speaker-batch-norm member's integer network for `speaker`: the fold's float model (best.pt beside the
+    packed file) with `speaker`'s own batch-norm statistics, packed again; the stored packed model when it already
+    belongs to `speaker` (training's test speaker)."""
+    import torch
+
+    from bcrnn.experiment import segment_data
+    from bcrnn.models import load_checkpoint
+    from bcrnn.packing import pack_model
+    from bcrnn.reference.model import ReferenceBCRNN
+    from bcrnn.training import adapt_batch_norm
+
+    if torch.load(packed.parent / "best.pt", weights_only=False).get("batch_norm_speaker") == speaker:
+        return PackedEngine.load(packed)
+    model, ckpt = load_checkpoint(packed.parent / "best.pt")
+    norm = Normalizer.from_dict(ckpt["normalizer"])
+    adapted = adapt_batch_norm(model, segment_data(fs, [speaker], norm))
+    return PackedEngine(ReferenceBCRNN.from_arrays(pack_model(adapted, ckpt["normalizer"], ckpt["classes"],
+                                                              ckpt["feature_config"], speaker)))
+
+
 def speaker_posteriors(models: list[PackedEngine], fs: FeatureSet, speaker: str) -> np.ndarray:
     """(utterances, classes): the members' integer-reference posteriors of `speaker`'s utterances, averaged; the
     speaker's own statistics for members trained with speaker normalization (as training's evaluation)."""
@@ -50,6 +78,7 @@ def score_ensemble(runs: list[Path], fs: FeatureSet, progress: bool = True, seed
     """Per-fold and mean +- std scores of the ensemble of `runs` (their `seeds`, default all) over the folds that
     every run has finished."""
     per_run = [member_folds(r, seeds) for r in runs]
+    adaptive = [speaker_batch_norm_run(Path(r)) for r in runs]
     common = sorted(set.intersection(*(set(f) for f in per_run)))
     if not common:
         raise ValueError("the runs have no finished fold in common" + (" with these seeds" if seeds else ""))
@@ -59,11 +88,12 @@ def score_ensemble(runs: list[Path], fs: FeatureSet, progress: bool = True, seed
         fold = folds.get(name)
         if fold is None:
             raise ValueError(f"fold {name} is not a fold of this corpus: were the runs trained on it?")
-        paths = [path for f in per_run for path in f[name]]
-        models = [PackedEngine.load(path) for path in paths]
-        packed_bytes.append(sum(path.stat().st_size for path in paths))
-        row = {"fold": fold.index, "name": name, "test_speaker": fold.test, "models": len(models)}
+        members = [(path, adapts) for f, adapts in zip(per_run, adaptive) for path in f[name]]
+        packed_bytes.append(sum(path.stat().st_size for path, _ in members))
+        row = {"fold": fold.index, "name": name, "test_speaker": fold.test, "models": len(members)}
         for role, speaker in (("test", fold.test), ("validation", fold.validation)):
+            models = [enrolled_engine(path, fs, speaker) if adapts else PackedEngine.load(path)
+                      for path, adapts in members]
             y_true = fs.labels[fs.select([speaker])]
             y_pred = speaker_posteriors(models, fs, speaker).argmax(axis=1)
             row[role] = metrics.scores(y_true, y_pred, len(fs.classes))

@@ -122,7 +122,8 @@ def run_fold(fs: FeatureSet, fold: Fold, seed: int, cfg: ExperimentConfig, fold_
                         "y_pred": res["y_pred"]},
         "history": history.__dict__,
     }
-    if add_integer_scores(result, model, norm, fs, fold, fold_dir):
+    if add_integer_scores(result, model, norm, fs, fold, fold_dir,
+                          batch_norm_speaker=fold.test if cfg.train.speaker_batch_norm else None):
         log(f"{desc}: integer reference test UAR {result['test_integer']['uar']:.3f} (float model "
             f"{res['uar']:.3f}; same decision on {100 * result['integer_float_agreement']:.1f}% of utterances)")
     torch.save({"model": best, "kind": cfg.model, "model_config": model.cfg.to_dict(),
@@ -160,19 +161,22 @@ def load_teacher(cfg: ExperimentConfig, fold: Fold, seed: int, norm: Normalizer,
     return teacher.eval()
 
 
-def add_integer_scores(result: dict, model, norm: Normalizer, fs: FeatureSet, fold: Fold, fold_dir: Path) -> bool:
+def add_integer_scores(result: dict, model, norm: Normalizer, fs: FeatureSet, fold: Fold, fold_dir: Path,
+                       batch_norm_speaker: str | None = None) -> bool:
     """For a BCRNN with an integer deployment: pack it into `model.packed.npz`, score the test speaker with the
     integer reference (the accuracy the project reports) and compare its decisions with the float model's
     (result["predictions"]). Adds test_integer, packed_bytes, integer_float_agreement; False for other models."""
     if not (model.cfg.binary and model.cfg.lstm_arithmetic == "fixed"):
         return False
-    result["test_integer"], result["packed_bytes"] = integer_evaluation(model, norm, fs, fold, fold_dir)
+    result["test_integer"], result["packed_bytes"] = integer_evaluation(model, norm, fs, fold, fold_dir,
+                                                                         batch_norm_speaker)
     result["integer_float_agreement"] = float(np.mean(np.asarray(result["test_integer"]["y_pred"])
                                                       == np.asarray(result["predictions"]["y_pred"])))
     return True
 
 
-def integer_evaluation(model, norm: Normalizer, fs: FeatureSet, fold: Fold, fold_dir: Path) -> tuple[dict, int]:
+def integer_evaluation(model, norm: Normalizer, fs: FeatureSet, fold: Fold, fold_dir: Path,
+                       batch_norm_speaker: str | None = None) -> tuple[dict, int]:
     """Pack the model into `model.packed.npz` and score the test speaker with the integer reference."""
     from bcrnn import metrics
     from bcrnn.packing import pack_model
@@ -180,7 +184,8 @@ def integer_evaluation(model, norm: Normalizer, fs: FeatureSet, fold: Fold, fold
     from bcrnn.reference.packed_file import save_packed
 
     n_bytes = save_packed(fold_dir / "model.packed.npz",
-                          pack_model(model, norm.to_dict(), fs.classes, fs.config.__dict__))
+                          pack_model(model, norm.to_dict(), fs.classes, fs.config.__dict__,
+                                                    batch_norm_speaker))
     ref = ReferenceBCRNN.load(fold_dir / "model.packed.npz")
     idx = fs.select([fold.test])
     stats = norm.for_speaker(fs, fold.test)  # speaker mode: the test speaker's own statistics (no labels)

@@ -70,8 +70,11 @@ def fold_threshold(bn: torch.nn.BatchNorm1d | torch.nn.BatchNorm2d, scale: np.nd
 
 
 @torch.no_grad()
-def pack_model(model: CRNN, normalizer: dict, classes, feature_config: dict) -> dict[str, np.ndarray]:
-    """Everything the integer model needs, as numpy arrays; `meta` is a JSON string of shapes and formats."""
+def pack_model(model: CRNN, normalizer: dict, classes, feature_config: dict,
+               batch_norm_speaker: str | None = None) -> dict[str, np.ndarray]:
+    """Everything the integer model needs, as numpy arrays; `meta` is a JSON string of shapes and formats.
+    `batch_norm_speaker`: the speaker whose own batch-norm statistics the thresholds hold (a model trained with
+    speaker batch norm, adapted to that speaker); None: the training data's."""
     cfg = model.cfg
     if not cfg.binary or cfg.lstm_arithmetic != "fixed":
         raise ValueError("only a BCRNN trained with lstm_arithmetic='fixed' has an exact integer deployment")
@@ -103,6 +106,7 @@ def pack_model(model: CRNN, normalizer: dict, classes, feature_config: dict) -> 
     out["norm_std"] = np.asarray(normalizer["std"], np.float32)
     meta = {"model_config": cfg.to_dict(), "classes": list(classes), "feature_config": feature_config,
             "lstm_format": model.lstm.fwd.fmt.to_dict(), "input_scale": INPUT_SCALE, "logit_frac": LOGIT_FRAC,
-            "time_steps": steps, "normalization": normalizer.get("mode", "global")}
+            "time_steps": steps, "normalization": normalizer.get("mode", "global"),
+            "batch_norm_speaker": batch_norm_speaker}
     out["meta"] = np.asarray(json.dumps(meta))
     return out

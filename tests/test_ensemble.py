@@ -134,3 +134,34 @@ def test_summarize_picks_seeds(two_seed_run):
     seed1 = json.loads(next(run.glob("folds/seed1/*/result.json")).read_text())
     assert both["n"] == 2 and one["n"] == 1
     assert one["uar_mean"] == pytest.approx(seed1["test_integer"]["uar"])
+
+
+def test_speaker_batch_norm_members_are_enrolled_on_each_scored_speaker(tmp_path):
+    """A member trained with speaker batch norm scores its validation speaker with that speaker's own batch-norm
+    statistics (its stored packed model holds the test speaker's): the validation score is the adapted float
+    model's, and the test score the run's own integer score."""
+    import numpy as np
+
+    from bcrnn.ensemble import enrolled_engine, score_ensemble
+    from bcrnn.experiment import run_features, segment_data
+    from bcrnn.features import Normalizer
+    from bcrnn.models import load_checkpoint
+    from bcrnn.training import adapt_batch_norm, evaluate
+
+    run = tmp_path / "sbn"
+    cfg = load_config(None, {"dataset": "synth", "preset": "tiny", "folds": 1, "epochs": 2, "batch_size": 16,
+                             "normalization": "speaker", "speaker_batch_norm": True})
+    run_experiment(cfg, run, cache_dir=tmp_path / "cache", progress=False, quiet=True)
+    fs = run_features(run, cache_dir=tmp_path / "cache", progress=False)
+    scores = score_ensemble([run], fs, progress=False)
+    fold_dir = next(run.glob("folds/seed0/fold*"))
+    result = json.loads((fold_dir / "result.json").read_text())
+    assert scores["folds"][0]["test"]["uar"] == pytest.approx(result["test_integer"]["uar"])
+    model, ckpt = load_checkpoint(fold_dir / "best.pt")
+    val = segment_data(fs, [result["validation_speaker"]], Normalizer.from_dict(ckpt["normalizer"]))
+    float_val = evaluate(adapt_batch_norm(model, val), val, len(fs.classes))
+    assert scores["folds"][0]["validation"]["uar"] == pytest.approx(float_val["uar"])
+    stored = enrolled_engine(fold_dir / "model.packed.npz", fs, result["test_speaker"])
+    enrolled = enrolled_engine(fold_dir / "model.packed.npz", fs, result["validation_speaker"])
+    assert not np.array_equal(stored.ref.params["dense_threshold"], enrolled.ref.params["dense_threshold"])
+    assert enrolled.ref.meta["batch_norm_speaker"] == result["validation_speaker"]
