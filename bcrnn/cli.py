@@ -1,5 +1,6 @@
-"""The `bcrnn` command: `predict` (numpy only, from model.packed.npz) and `verify` (integer reference against the
-Brevitas model in deployment mode, layer by layer)."""
+"""The `bcrnn` command: `predict` (numpy only, from model.packed.npz), `verify` (integer reference against the
+Brevitas model in deployment mode, layer by layer) and `enrol` (a speaker-batch-norm model's thresholds from one
+speaker's files)."""
 
 from __future__ import annotations
 
@@ -51,6 +52,10 @@ def predict(files: list[str], model_dirs: list[str], top: int) -> int:
         stats = Normalizer.from_features([f for _, f in loaded], "speaker")
         print(f"(speaker normalization: statistics of the {len(loaded)} file(s) given, taken as one speaker; "
               f"give several utterances of the same speaker)", file=sys.stderr)
+    for m, name in zip(models, model_dirs):
+        if m.meta.get("batch_norm_speaker") is not None:
+            print(f"(speaker batch norm: {name}'s thresholds belong to speaker {m.meta['batch_norm_speaker']!r}; "
+                  f"for another speaker enrol it first: bcrnn enrol RUN FILES... --out FILE)", file=sys.stderr)
     if len(models) > 1:
         print(f"(ensemble of {len(models)} models: posteriors averaged)", file=sys.stderr)
     for name, features in loaded:
@@ -59,6 +64,52 @@ def predict(files: list[str], model_dirs: list[str], top: int) -> int:
         scores = "  ".join(f"{ref.classes[i]} {probs[i]:.3f}" for i in order[:top])
         print(f"{name}: {ref.classes[order[0]]}  ({scores})")
     return 1 if failures else 0
+
+
+def enrol(run_dir: str, files: list[str], out: str, speaker: str | None) -> int:
+    """A model trained with speaker batch norm, enrolled on one speaker: its batch-norm statistics (and so the
+    integer thresholds) from that speaker's own utterances (no labels), packed for `bcrnn predict`."""
+    from bcrnn.audio import AudioError, read_audio
+    from bcrnn.features import FeatureConfig, Normalizer, log_mel_deltas, segment
+    from bcrnn.models import load_checkpoint
+    from bcrnn.packing import pack_model
+    from bcrnn.reference.packed_file import save_packed
+    from bcrnn.training import SegmentData, adapt_batch_norm
+
+    run = Path(run_dir)
+    ckpt_path = run / "model.pt" if (run / "model.pt").exists() else run / "best.pt"
+    if not ckpt_path.exists():
+        print(f"error: {run} is not a run folder (no model.pt / best.pt)", file=sys.stderr)
+        return 2
+    model, ckpt = load_checkpoint(ckpt_path)
+    if ckpt.get("batch_norm_speaker") is None:
+        print(f"error: {run} was not trained with speaker batch norm: nothing to enrol (use it as it is)",
+              file=sys.stderr)
+        return 2
+    cfg = FeatureConfig(**ckpt["feature_config"])
+    features = []
+    for name in files:
+        try:
+            features.append(log_mel_deltas(read_audio(name), cfg))
+        except AudioError as err:
+            print(f"{name}: error: {err}", file=sys.stderr)
+            return 2
+    norm = Normalizer.from_dict(ckpt["normalizer"])
+    if norm.mode == "speaker":
+        norm = Normalizer.from_features(features, "speaker")
+    segments = [segment(f, cfg) for f in features]
+    x = norm(np.concatenate(segments))
+    if len(x) < 2:
+        print("error: enrolment needs at least 2 segments of the speaker: give more utterances", file=sys.stderr)
+        return 2
+    data = SegmentData(x, np.zeros(len(x), np.int64), np.repeat(np.arange(len(segments)), [len(s) for s in segments]),
+                       {})
+    speaker = speaker or f"enrolled on {len(files)} file(s)"
+    n_bytes = save_packed(Path(out), pack_model(adapt_batch_norm(model, data), ckpt["normalizer"], ckpt["classes"],
+                                                ckpt["feature_config"], speaker))
+    print(f"{out}: {run} enrolled on {len(files)} file(s) ({len(x)} segments) of speaker {speaker!r}, "
+          f"{n_bytes:,} bytes; run `bcrnn predict --model {out}` on that speaker's files")
+    return 0
 
 
 def verify(run_dir: str, data_dir: str | None, speakers: list[str] | None, limit: int | None,
@@ -192,7 +243,14 @@ def main(argv=None) -> int:
     ve.add_argument("--limit", type=int, help="at most this many utterances")
     ve.add_argument("--qonnx-segments", type=int, default=16,
                     help="segments also run through the exported QONNX graph with qonnx (0: skip)")
+    en = sub.add_parser("enrol", help="a speaker-batch-norm model's thresholds from one speaker's own files")
+    en.add_argument("run_dir", help="run folder (model.pt) or fold folder (best.pt) of a --speaker-batch-norm run")
+    en.add_argument("files", nargs="+", help="wav files of one speaker (several utterances, ideally varied)")
+    en.add_argument("--out", required=True, help="the enrolled model.packed.npz to write")
+    en.add_argument("--speaker", help="a name for the speaker, recorded in the file")
     args = p.parse_args(argv)
+    if args.command == "enrol":
+        return enrol(args.run_dir, args.files, args.out, args.speaker)
     if args.command == "predict":
         return predict(args.files, args.model, args.top)
     return verify(args.run_dir, args.data_dir, args.speakers, args.limit, args.qonnx_segments)

@@ -106,3 +106,40 @@ def test_predict_averages_an_ensemble(tiny_run, tmp_path, capsys):
     for name in both:
         for cls, p in both[name].items():
             assert p == pytest.approx((a[name][cls] + b[name][cls]) / 2, abs=1.5e-3)  # printed with 3 decimals
+
+
+def test_enrol_gives_a_speaker_batch_norm_model_that_speakers_thresholds(tmp_path, capsys):
+    """`bcrnn enrol` on the test speaker's wav files writes the same integer model that training packed for that
+    speaker (its thresholds from the speaker's own statistics); predict then names whose thresholds it runs with.
+    A model trained without speaker batch norm is refused."""
+    from bcrnn.cli import main
+    from bcrnn.corpora.synth import CLASSES, PER_CLASS, load_synth
+
+    cfg = load_config(None, {"dataset": "synth", "preset": "tiny", "folds": 1, "epochs": 1, "batch_size": 16,
+                             "normalization": "speaker", "speaker_batch_norm": True})
+    run = tmp_path / "sbn"
+    run_experiment(cfg, run, cache_dir=tmp_path / "cache", progress=False, quiet=True)
+    fold = next(run.glob("folds/seed0/fold*"))
+    test_speaker = fold.name.split("test_")[1].split("-")[0]
+    corpus = load_synth()
+    files = []
+    for utt in corpus.utterances:
+        if utt.speaker == test_speaker:
+            files.append(tmp_path / f"{utt.utt_id}.wav")
+            soundfile.write(files[-1], corpus.load_waveform(utt), 16000, subtype="FLOAT")  # lossless
+    assert len(files) == len(CLASSES) * PER_CLASS
+    out = tmp_path / "enrolled.npz"
+    assert main(["enrol", str(fold), *map(str, files), "--out", str(out), "--speaker", test_speaker]) == 0
+    enrolled, trained = load_packed(out), load_packed(fold / "model.packed.npz")
+    assert set(enrolled) == set(trained)
+    for name in trained:
+        if name != "meta":
+            assert np.array_equal(enrolled[name], trained[name]), name
+    assert main(["predict", str(files[0]), "--model", str(out)]) == 0
+    assert f"thresholds belong to speaker '{test_speaker}'" in capsys.readouterr().err
+    plain = tmp_path / "plain"
+    run_experiment(load_config(None, {"dataset": "synth", "preset": "tiny", "folds": 1, "epochs": 1,
+                                      "batch_size": 16}), plain, cache_dir=tmp_path / "cache", progress=False,
+                   quiet=True)
+    assert main(["enrol", str(plain), str(files[0]), "--out", str(tmp_path / "x.npz")]) == 2
+    assert "not trained with speaker batch norm" in capsys.readouterr().err
