@@ -6,7 +6,8 @@ the numpy reference on the wide network).
 Why: the per-fold spread of a single 1-bit model (docs/ablation.md) is as large as the gaps between recipes;
 averaging independently trained members is the standard way to cut it. The members' packed sizes add up, and so
 does their hardware (one dataflow per member). The validation speaker's UAR is reported too: it, not the test
-score, is what recipes are chosen by.
+score, is what recipes are chosen by. A member trained with speaker batch norm is enrolled on each speaker it
+scores (`enrolled_engine`): its packed file holds its test speaker's thresholds only.
 """
 
 from __future__ import annotations

@@ -183,9 +183,8 @@ def integer_evaluation(model, norm: Normalizer, fs: FeatureSet, fold: Fold, fold
     from bcrnn.reference.model import ReferenceBCRNN
     from bcrnn.reference.packed_file import save_packed
 
-    n_bytes = save_packed(fold_dir / "model.packed.npz",
-                          pack_model(model, norm.to_dict(), fs.classes, fs.config.__dict__,
-                                                    batch_norm_speaker))
+    packed = pack_model(model, norm.to_dict(), fs.classes, fs.config.__dict__, batch_norm_speaker)
+    n_bytes = save_packed(fold_dir / "model.packed.npz", packed)
     ref = ReferenceBCRNN.load(fold_dir / "model.packed.npz")
     idx = fs.select([fold.test])
     stats = norm.for_speaker(fs, fold.test)  # speaker mode: the test speaker's own statistics (no labels)
