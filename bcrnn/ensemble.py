@@ -50,17 +50,15 @@ def enrolled_engine(packed: Path, fs: FeatureSet, speaker: str) -> PackedEngine:
     """A speaker-batch-norm member's integer network for `speaker`: the fold's float model (best.pt beside the
     packed file) with `speaker`'s own batch-norm statistics, packed again; the stored packed model when it already
     belongs to `speaker` (training's test speaker)."""
-    import torch
-
     from bcrnn.experiment import segment_data
     from bcrnn.models import load_checkpoint
     from bcrnn.packing import pack_model
     from bcrnn.reference.model import ReferenceBCRNN
     from bcrnn.training import adapt_batch_norm
 
-    if torch.load(packed.parent / "best.pt", weights_only=False).get("batch_norm_speaker") == speaker:
-        return PackedEngine.load(packed)
     model, ckpt = load_checkpoint(packed.parent / "best.pt")
+    if ckpt.get("batch_norm_speaker") == speaker:
+        return PackedEngine.load(packed)
     norm = Normalizer.from_dict(ckpt["normalizer"])
     adapted = adapt_batch_norm(model, segment_data(fs, [speaker], norm))
     return PackedEngine(ReferenceBCRNN.from_arrays(pack_model(adapted, ckpt["normalizer"], ckpt["classes"],
@@ -92,9 +90,9 @@ def score_ensemble(runs: list[Path], fs: FeatureSet, progress: bool = True, seed
         members = [(path, adapts) for f, adapts in zip(per_run, adaptive) for path in f[name]]
         packed_bytes.append(sum(path.stat().st_size for path, _ in members))
         row = {"fold": fold.index, "name": name, "test_speaker": fold.test, "models": len(members)}
+        fixed = {path: PackedEngine.load(path) for path, adapts in members if not adapts}
         for role, speaker in (("test", fold.test), ("validation", fold.validation)):
-            models = [enrolled_engine(path, fs, speaker) if adapts else PackedEngine.load(path)
-                      for path, adapts in members]
+            models = [enrolled_engine(path, fs, speaker) if adapts else fixed[path] for path, adapts in members]
             y_true = fs.labels[fs.select([speaker])]
             y_pred = speaker_posteriors(models, fs, speaker).argmax(axis=1)
             row[role] = metrics.scores(y_true, y_pred, len(fs.classes))
