@@ -74,7 +74,7 @@ def enrol(run_dir: str, files: list[str], out: str, speaker: str | None) -> int:
     from bcrnn.models import load_checkpoint
     from bcrnn.packing import pack_model
     from bcrnn.reference.packed_file import save_packed
-    from bcrnn.training import SegmentData, adapt_batch_norm
+    from bcrnn.training import adapt_batch_norm
 
     run = Path(run_dir)
     ckpt_path = run / "model.pt" if (run / "model.pt").exists() else run / "best.pt"
@@ -94,18 +94,13 @@ def enrol(run_dir: str, files: list[str], out: str, speaker: str | None) -> int:
         except AudioError as err:
             print(f"{name}: error: {err}", file=sys.stderr)
             return 2
-    norm = Normalizer.from_dict(ckpt["normalizer"])
-    if norm.mode == "speaker":
-        norm = Normalizer.from_features(features, "speaker")
-    segments = [segment(f, cfg) for f in features]
-    x = norm(np.concatenate(segments))
+    norm = Normalizer.from_dict(ckpt["normalizer"]).for_utterances(features)
+    x = norm(np.concatenate([segment(f, cfg) for f in features]))
     if len(x) < 2:
         print("error: enrolment needs at least 2 segments of the speaker: give more utterances", file=sys.stderr)
         return 2
-    data = SegmentData(x, np.zeros(len(x), np.int64), np.repeat(np.arange(len(segments)), [len(s) for s in segments]),
-                       {})
     speaker = speaker or f"enrolled on {len(files)} file(s)"
-    n_bytes = save_packed(Path(out), pack_model(adapt_batch_norm(model, data), ckpt["normalizer"], ckpt["classes"],
+    n_bytes = save_packed(Path(out), pack_model(adapt_batch_norm(model, x), ckpt["normalizer"], ckpt["classes"],
                                                 ckpt["feature_config"], speaker))
     print(f"{out}: {run} enrolled on {len(files)} file(s) ({len(x)} segments) of speaker {speaker!r}, "
           f"{n_bytes:,} bytes; run `bcrnn predict --model {out}` on that speaker's files")

@@ -60,7 +60,7 @@ def enrolled_engine(packed: Path, fs: FeatureSet, speaker: str) -> PackedEngine:
     if ckpt.get("batch_norm_speaker") == speaker:
         return PackedEngine.load(packed)
     norm = Normalizer.from_dict(ckpt["normalizer"])
-    adapted = adapt_batch_norm(model, segment_data(fs, [speaker], norm))
+    adapted = adapt_batch_norm(model, segment_data(fs, [speaker], norm).x)
     return PackedEngine(ReferenceBCRNN.from_arrays(pack_model(adapted, ckpt["normalizer"], ckpt["classes"],
                                                               ckpt["feature_config"], speaker)))
 

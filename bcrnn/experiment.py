@@ -104,8 +104,9 @@ def run_fold(fs: FeatureSet, fold: Fold, seed: int, cfg: ExperimentConfig, fold_
     best, history = fit(model, train, val, len(fs.classes), cfg.train, fold_dir, seed, desc, log, progress,
                         teacher if cfg.train.distill_weight > 0 else None)
     model.load_state_dict(best)
-    if cfg.train.speaker_batch_norm:  # the test speaker's own batch-norm statistics (no labels): its enrolment
-        model = adapt_batch_norm(model, test)
+    batch_norm_speaker = fold.test if cfg.train.speaker_batch_norm else None
+    if batch_norm_speaker:  # the test speaker's own batch-norm statistics (no labels): its enrolment
+        model = adapt_batch_norm(model, test.x)
         best = {k: v.detach().clone() for k, v in model.state_dict().items()}
         log(f"{desc}: batch norm adapted to test speaker {fold.test} ({len(test)} segments)")
     res = evaluate(model, test, len(fs.classes))
@@ -122,15 +123,14 @@ def run_fold(fs: FeatureSet, fold: Fold, seed: int, cfg: ExperimentConfig, fold_
                         "y_pred": res["y_pred"]},
         "history": history.__dict__,
     }
-    if add_integer_scores(result, model, norm, fs, fold, fold_dir,
-                          batch_norm_speaker=fold.test if cfg.train.speaker_batch_norm else None):
+    if add_integer_scores(result, model, norm, fs, fold, fold_dir, batch_norm_speaker):
         log(f"{desc}: integer reference test UAR {result['test_integer']['uar']:.3f} (float model "
             f"{res['uar']:.3f}; same decision on {100 * result['integer_float_agreement']:.1f}% of utterances)")
     torch.save({"model": best, "kind": cfg.model, "model_config": model.cfg.to_dict(),
                 "n_classes": len(fs.classes), "classes": list(fs.classes), "normalizer": norm.to_dict(),
                 "feature_config": fs.config.__dict__, "fold": fold.__dict__, "seed": seed, "git_sha": git_sha(),
                 "val_uar": result["val_uar"], "test_uar": res["uar"],
-                "batch_norm_speaker": fold.test if cfg.train.speaker_batch_norm else None}, fold_dir / "best.pt")
+                "batch_norm_speaker": batch_norm_speaker}, fold_dir / "best.pt")
     write_json(fold_dir / "result.json", result)
     log(f"{desc}: float model test UAR {res['uar']:.3f}  WA {res['wa']:.3f}  (best epoch {best_epoch}, "
         f"{result['seconds']:.0f} s)")

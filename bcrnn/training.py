@@ -166,9 +166,9 @@ class _StopForward(Exception):
 
 
 @torch.no_grad()
-def adapt_batch_norm(model: nn.Module, data: SegmentData, batch_size: int = 64) -> nn.Module:
+def adapt_batch_norm(model: nn.Module, segments: np.ndarray, batch_size: int = 64) -> nn.Module:
     """A copy of `model` whose batch-norm layers hold the exact mean and (population) variance of their inputs
-    over `data` (one speaker's segments, no labels): speaker batch norm's enrolment.
+    over `segments` (one speaker's normalized segments, no labels): speaker batch norm's enrolment.
 
     Exact, not an average of batch statistics (batches of unequal size would weigh segments unequally): one layer
     at a time in forward order, each with every earlier layer already adapted, the forward pass cut short after
@@ -177,7 +177,7 @@ def adapt_batch_norm(model: nn.Module, data: SegmentData, batch_size: int = 64) 
     bns = [m for m in adapted.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     order = []
     hooks = [m.register_forward_pre_hook(lambda m, args: order.append(m) if m not in order else None) for m in bns]
-    adapted(torch.from_numpy(data.x[:2]))
+    adapted(torch.from_numpy(segments[:2]))
     for h in hooks:
         h.remove()
     for bn in order:
@@ -191,9 +191,9 @@ def adapt_batch_norm(model: nn.Module, data: SegmentData, batch_size: int = 64) 
             raise _StopForward
 
         hook = bn.register_forward_pre_hook(measure)
-        for s in range(0, len(data), batch_size):
+        for s in range(0, len(segments), batch_size):
             try:
-                adapted(torch.from_numpy(data.x[s : s + batch_size]))
+                adapted(torch.from_numpy(segments[s : s + batch_size]))
             except _StopForward:
                 pass
         hook.remove()
@@ -263,6 +263,11 @@ def fit(model: nn.Module, train: SegmentData, val: SegmentData, n_classes: int, 
     augmented = bool(cfg.time_masks or cfg.freq_masks or cfg.mixup > 0 or cfg.speed_perturb > 0)
     cached_teacher = teacher_logits(teacher, train.x, cfg.batch_size) if cfg.distill_weight > 0 and not augmented \
         else None
+
+    def validate() -> dict:  # with speaker batch norm, the validation speaker enrolled first
+        return evaluate(adapt_batch_norm(model, val.x) if cfg.speaker_batch_norm else model, val, n_classes,
+                        loss_fn=plain_loss)
+
     history, start, best, best_key, since_best = FoldHistory(), 0, None, (-1.0, 0.0), 0
     avg_sum, avg_count = None, 0  # selection "average": running sum of the last epochs' weights
     last = ckpt_dir / "last.pt"
@@ -330,8 +335,7 @@ def fit(model: nn.Module, train: SegmentData, val: SegmentData, n_classes: int, 
             total += loss.item() * len(idx)
             n_seen += len(idx)
             bar.set_postfix(loss=f"{total / n_seen:.3f}")
-        res = evaluate(adapt_batch_norm(model, val) if cfg.speaker_batch_norm else model, val, n_classes,
-                       loss_fn=plain_loss)
+        res = validate()
         history.train_loss.append(total / max(n_seen, 1))
         history.val_loss.append(res["loss"])
         history.val_uar.append(res["uar"])
@@ -366,8 +370,7 @@ def fit(model: nn.Module, train: SegmentData, val: SegmentData, n_classes: int, 
             model.load_state_dict({k: (avg_sum[k] / avg_count).to(sd[k].dtype) if k in avg_sum else v
                                    for k, v in sd.items()})
             recompute_batch_norm(model, train)
-            res = evaluate(adapt_batch_norm(model, val) if cfg.speaker_batch_norm else model, val, n_classes,
-                           loss_fn=plain_loss)
+            res = validate()
             log(f"{desc}: average of the last {avg_count} epochs' weights, batch norm re-estimated: "
                 f"val UAR {res['uar']:.3f}")
             history.selected_val_uar = float(res["uar"])

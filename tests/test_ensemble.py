@@ -159,7 +159,7 @@ def test_speaker_batch_norm_members_are_enrolled_on_each_scored_speaker(tmp_path
     assert scores["folds"][0]["test"]["uar"] == pytest.approx(result["test_integer"]["uar"])
     model, ckpt = load_checkpoint(fold_dir / "best.pt")
     val = segment_data(fs, [result["validation_speaker"]], Normalizer.from_dict(ckpt["normalizer"]))
-    float_val = evaluate(adapt_batch_norm(model, val), val, len(fs.classes))
+    float_val = evaluate(adapt_batch_norm(model, val.x), val, len(fs.classes))
     assert scores["folds"][0]["validation"]["uar"] == pytest.approx(float_val["uar"])
     stored = enrolled_engine(fold_dir / "model.packed.npz", fs, result["test_speaker"])
     enrolled = enrolled_engine(fold_dir / "model.packed.npz", fs, result["validation_speaker"])

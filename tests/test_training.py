@@ -422,7 +422,7 @@ def test_adapt_batch_norm_takes_the_scored_speakers_statistics(synth_features):
     model = build_model("bcrnn", "tiny", len(synth_features.classes)).eval()
     _, val = _fold_data(synth_features)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    adapted = adapt_batch_norm(model, val, batch_size=7)  # batches of unequal size: statistics over all segments
+    adapted = adapt_batch_norm(model, val.x, batch_size=7)  # batches of unequal size: statistics over all segments
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert not adapted.training
     bns = {n: m for n, m in adapted.named_modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)}
