@@ -92,7 +92,9 @@ def plot_curves(results: list[dict], path, title: str) -> None:
         ep = np.arange(1, len(h["train_loss"]) + 1)
         label = f"test {r['test_speaker']} s{r['seed']}"
         a.plot(ep, h["train_loss"], lw=1, label=label)
-        b.plot(ep, h["val_uar"], lw=1, label=label)
+        val = np.array([np.nan if v is None else v for v in h["val_uar"]], dtype=float)
+        validated = np.isfinite(val)  # epochs skipped by validate_every are null
+        b.plot(ep[validated], val[validated], lw=1, label=label)
         b.scatter([r["best_epoch"]], [r["val_uar"]], s=12)
     a.set(xlabel="epoch", ylabel="training loss", title="training loss")
     b.set(xlabel="epoch", ylabel="validation UAR", title="validation UAR (dot: selected epoch)")

@@ -2,10 +2,12 @@
 
     python benchmarks/train_speed.py [--threads 2] [--segments 650] [--epochs-per-fold 20] [--presets small wide]
     python benchmarks/train_speed.py --threads 1 --epochs-per-fold 30 --presets small wide --compare-lstm-backward
+    python benchmarks/train_speed.py --threads 1 --epochs-per-fold 30 --presets wide --gradient-precision bfloat16
 
 Random inputs of the real shape (3 x 300 x 40), the real batch size and optimizer; prints seconds per epoch
 (training + one validation pass) and the projection for 10 folds at the given mean epoch count.
---compare-lstm-backward adds a BCRNN row with the binary LSTM's straight-through gradients derived by autograd
+--gradient-precision bfloat16 times the binary layers' backward products in bfloat16 (training's
+`--gradient-precision bfloat16`). --compare-lstm-backward adds a BCRNN row with the binary LSTM's straight-through gradients derived by autograd
 (`fixed_point_recurrence_autograd`, the specification) instead of the hand-written backward that training uses.
 """
 
@@ -22,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import bcrnn.models.binary_lstm as binary_lstm  # noqa: E402
 from bcrnn.models import build_model  # noqa: E402
+from bcrnn.models.bipolar import gradient_precision  # noqa: E402
 
 
 def seconds_per_epoch(kind: str, preset: str, segments: int, batch: int, timed_batches: int) -> float:
@@ -57,12 +60,15 @@ def main() -> None:
     p.add_argument("--timed-batches", type=int, default=5)
     p.add_argument("--epochs-per-fold", type=float, default=20.0, help="mean epochs run per fold (early stopping)")
     p.add_argument("--presets", nargs="+", default=["small", "paper"])
+    p.add_argument("--gradient-precision", choices=("float32", "bfloat16"), default="float32",
+                   help="precision of the binary layers' backward products (training's --gradient-precision)")
     p.add_argument("--compare-lstm-backward", action="store_true",
                    help="also time the BCRNN with autograd's derivation of the binary LSTM's backward")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} thread(s), {args.segments} segments per epoch, "
-          f"batch {args.batch_size}, {args.epochs_per_fold:g} epochs per fold")
+          f"batch {args.batch_size}, {args.epochs_per_fold:g} epochs per fold, "
+          f"{args.gradient_precision} backward products of the binary layers")
     print(f"{'model':<7} {'preset':<7} {'params':>10} {'s/epoch':>9} {'10 folds (min)':>15}")
     hand_written = binary_lstm._fixed_point_recurrence
     for preset in args.presets:
@@ -72,7 +78,8 @@ def main() -> None:
         for kind, label, recurrence in rows:
             binary_lstm._fixed_point_recurrence = recurrence
             n = build_model(kind, preset, 7).n_parameters()
-            s = seconds_per_epoch(kind, preset, args.segments, args.batch_size, args.timed_batches)
+            with gradient_precision(getattr(torch, args.gradient_precision)):
+                s = seconds_per_epoch(kind, preset, args.segments, args.batch_size, args.timed_batches)
             print(f"{kind:<7} {preset:<7} {n:>10,} {s:>9.1f} {10 * args.epochs_per_fold * s / 60:>15.0f}"
                   + (f"  ({label})" if label != kind else ""))
         binary_lstm._fixed_point_recurrence = hand_written

@@ -76,6 +76,24 @@ def test_fixed_budget_selections_keep_the_last_or_averaged_weights(synth_feature
         _fit(synth_features, tmp_path / "bad", selection="best-of-three")
 
 
+def test_validate_every_skips_monitoring_epochs_but_not_the_last(synth_features, tmp_path):
+    logs = []
+    avg, hist = _fit(synth_features, tmp_path / "avg", epochs=5, selection="average", average_epochs=2,
+                     validate_every=2, log=logs.append)
+    assert [v is None for v in hist.val_uar] == [True, False, True, False, False]  # epochs 2, 4 and the last
+    assert [v is None for v in hist.val_loss] == [True, False, True, False, False]
+    assert sum("(not validated)" in m for m in logs) == 2
+    full, hist_full = _fit(synth_features, tmp_path / "full", epochs=5, selection="average", average_epochs=2)
+    assert all(torch.equal(avg[k], full[k]) for k in avg)  # validation does not change what is trained
+    assert [hist.val_uar[i] for i in (1, 3, 4)] == [hist_full.val_uar[i] for i in (1, 3, 4)]
+    with pytest.raises(ValueError, match="validate_every"):
+        TrainConfig(validate_every=2)  # selection "best" selects by validation
+    with pytest.raises(ValueError, match="validate_every"):
+        TrainConfig(validate_every=0, selection="last")
+    with pytest.raises(ValueError, match="gradient_precision"):
+        TrainConfig(gradient_precision="float16")
+
+
 def test_recipe_options_round_trip_through_config_json_and_resume(tmp_path):
     out = tmp_path / "run"
     cfg = _tiny_cfg(folds=1, epochs=2, normalization="speaker", selection="average", average_epochs=2, mixup=0.2)

@@ -53,6 +53,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--speaker-batch-norm", action="store_true", default=None,
                    help="one speaker per training batch, and every scored speaker's batch-norm statistics from its "
                    "own segments (no labels; deployment: per-speaker thresholds)")
+    p.add_argument("--validate-every", type=int,
+                   help="validate every n-th epoch and after the last (default 1; > 1 only with --selection last "
+                        "or average, where validation only monitors)")
+    p.add_argument("--gradient-precision", choices=("float32", "bfloat16"),
+                   help="backward products of the binary dense and LSTM layers (default float32; bfloat16: faster "
+                        "with AVX512-BF16, forward pass and deployed integers unchanged)")
     p.add_argument("--weight-decay", type=float, help="AdamW decay of full-precision weight matrices (default 0)")
     p.add_argument("--dropout", type=float, help="dropout on the pooled vector (model setting; preset default)")
     p.add_argument("--dense", type=int, help="per-frame dense layer width (model setting; preset default)")
@@ -106,6 +112,7 @@ def main(argv=None) -> int:
         "freq_masks": args.freq_masks, "weight_decay": args.weight_decay, "teacher": args.teacher,
         "distill_weight": args.distill_weight, "distill_temperature": args.distill_temperature,
         "init_from_teacher": args.init_from_teacher, "speaker_batch_norm": args.speaker_batch_norm,
+        "validate_every": args.validate_every, "gradient_precision": args.gradient_precision,
     }
     try:
         cfg = load_config(args.config, overrides)

@@ -18,7 +18,7 @@ from torch import nn
 from brevitas.function.ops_ste import binary_sign_ste
 
 from bcrnn.fixed_point import LSTMFormat, sigmoid_table, tanh_table
-from bcrnn.models.bipolar import bipolar_linear
+from bcrnn.models.bipolar import bipolar_linear, gradient_product
 from bcrnn.quant import BinaryAct, BinaryActLearnedScale, BinaryWeightMeanAbs
 
 
@@ -194,15 +194,15 @@ class _FixedPointRecurrence(torch.autograd.Function):
         grad_mult = (d_acc * dot).sum(dim=(0, 2))
         grad_offset = d_acc.sum(dim=(0, 2))
         h_prev = torch.cat([torch.ones_like(out[:1]), out[:-1]])  # (T, L, B, H)
-        grad_w = torch.bmm(h_prev.permute(1, 3, 0, 2).reshape(n_layers, hs, t * b),
-                           d_dot.permute(1, 0, 2, 3).reshape(n_layers, t * b, -1))
+        grad_w = gradient_product(h_prev.permute(1, 3, 0, 2).reshape(n_layers, hs, t * b),
+                                  d_dot.permute(1, 0, 2, 3).reshape(n_layers, t * b, -1))
         return d_dot.permute(1, 2, 0, 3), grad_w, grad_mult, grad_offset, None, None, None
 
 
 def fixed_point_recurrence_autograd(dot_x, w_h_t, mult, offset, fmt, sigmoid_lut, tanh_lut):
     """`_fixed_point_recurrence` with its straight-through estimators written as autograd ops, step by step: the
     specification that `_FixedPointRecurrence`'s hand-written backward implements (tests/test_lstm_fixed_point.py
-    compares the two; benchmarks/training_step.py times them)."""
+    compares the two; benchmarks/train_speed.py --compare-lstm-backward times them)."""
     n_layers, b, t, _ = dot_x.shape
     hs = w_h_t.shape[1]
     mult, offset = mult[:, None, :], offset[:, None, :]
