@@ -414,6 +414,10 @@ def test_shipped_experiment_files_load():
     ensemble = configs["emodb_bcrnn_ensemble"]  # three seeds of the best BCRNN's recipe
     assert ensemble.preset == "hw" and ensemble.seeds == 3 and ensemble.teacher == best.teacher
     assert ensemble.train == best.train
+    pair = configs["emodb_bcrnn_pair"]  # two seeds of the speaker-batch-norm recipe, cut to the 2-hour budget
+    assert pair.preset == "hw" and pair.seeds == 2 and pair.teacher == best.teacher
+    assert pair.train.speaker_batch_norm and pair.train.gradient_precision == "bfloat16"
+    assert pair.train.validate_every == 5 and pair.train.epochs == 26
 
 
 def test_speaker_batches_hold_one_speaker_each_and_cover_every_segment_once(synth_features):
