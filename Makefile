@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EMODB ?= ../shared/data/emodb
 
-.PHONY: setup run test test-fast emodb-baseline finn-report synth rtl-sim clean
+.PHONY: setup run test test-fast emodb-baseline emodb-crnn emodb-bcrnn-pair finn-report synth rtl-sim clean
 
 setup: $(STAMP)
 
@@ -32,6 +32,19 @@ test-fast: $(STAMP)
 emodb-baseline: $(STAMP)
 	$(BIN)/python training/train.py --config training/configs/emodb_small.yaml --data-dir $(EMODB) --model crnn --out runs/emodb-crnn-small
 	$(BIN)/python training/train.py --config training/configs/emodb_small.yaml --data-dir $(EMODB) --model bcrnn --out runs/emodb-bcrnn-small
+
+# Issue 6 (docs/ablation.md): the CRNN (also the BCRNN's distillation teacher; ~29 min here), then the reported
+# BCRNN: one member of emodb_bcrnn_fast.yaml and one of emodb_bcrnn_fast_sbn.yaml trained side by side (one core
+# each), then their ensemble scored with the integer reference. TRAIN_FLAGS=--resume continues killed runs.
+TRAIN_FLAGS ?=
+emodb-crnn: $(STAMP)
+	$(BIN)/python training/train.py --config training/configs/emodb_best.yaml --model crnn --data-dir $(EMODB) --out runs/s-crnn-spk-avg --jobs 2 $(TRAIN_FLAGS)
+
+emodb-bcrnn-pair: $(STAMP)
+	$(BIN)/python training/train.py --config training/configs/emodb_bcrnn_fast.yaml --data-dir $(EMODB) --out runs/bcrnn-fast --threads 1 --no-progress $(TRAIN_FLAGS) & member=$$!; \
+	$(BIN)/python training/train.py --config training/configs/emodb_bcrnn_fast_sbn.yaml --data-dir $(EMODB) --out runs/bcrnn-fast-sbn --threads 1 --no-progress $(TRAIN_FLAGS); sbn=$$?; \
+	wait $$member && test $$sbn -eq 0
+	$(BIN)/python training/ensemble.py runs/bcrnn-fast runs/bcrnn-fast-sbn --out runs/bcrnn-fast-pair.json
 
 # FINN build of a trained BCRNN run for both targets (Zynq-7020 small, ZU3EG fast): estimates, HLS/RTL code, the
 # HW graph verified against the integer reference on the run's test speaker; report in build/finn/<run>/.
