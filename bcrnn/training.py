@@ -294,7 +294,8 @@ def fit(model: nn.Module, train: SegmentData, val: SegmentData, n_classes: int, 
     if state is not None:
         opt.load_state_dict(state["optimizer"])
         history = FoldHistory(**state["history"])
-        start, best, best_key, since_best = state["epoch"] + 1, state["best"], tuple(state["best_key"]), state["since_best"]
+        start, best, since_best = state["epoch"] + 1, state["best"], state["since_best"]
+        best_key = tuple(state["best_key"])
         avg_sum, avg_count = state.get("avg_sum"), state.get("avg_count", 0)
         log(f"{desc}: resumed after epoch {start}")
     for epoch in range(start, cfg.epochs):

@@ -7,8 +7,9 @@
 Random inputs of the real shape (3 x 300 x 40), the real batch size and optimizer; prints seconds per epoch
 (training + one validation pass) and the projection for 10 folds at the given mean epoch count.
 --gradient-precision bfloat16 times the binary layers' backward products in bfloat16 (training's
-`--gradient-precision bfloat16`). --compare-lstm-backward adds a BCRNN row with the binary LSTM's straight-through gradients derived by autograd
-(`fixed_point_recurrence_autograd`, the specification) instead of the hand-written backward that training uses.
+`--gradient-precision bfloat16`). --compare-lstm-backward adds a BCRNN row with the binary LSTM's
+straight-through gradients derived by autograd (`fixed_point_recurrence_autograd`, the specification) instead of
+the hand-written backward that training uses.
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ def gradient_product(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     if _GRADIENT_DTYPE == torch.float32:
         return a @ b
     a, b = a.to(_GRADIENT_DTYPE), b.to(_GRADIENT_DTYPE)
-    if a.dim() == 3 and b.dim() == 3:  # one 2-D product per batch entry: torch's bfloat16 bmm is slower than float32's here
+    if a.dim() == 3 and b.dim() == 3:  # one 2-D product per entry: torch's bfloat16 bmm is slower than float32's
         return torch.stack([(a_i @ b_i).float() for a_i, b_i in zip(a, b)])
     return (a @ b).float()
 
