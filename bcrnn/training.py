@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from bcrnn import metrics
 from bcrnn.augment import random_speed, speed_perturb
-from bcrnn.models.bipolar import gradient_precision
+from bcrnn.models.bipolar import GRADIENT_PRECISIONS, gradient_precision
 
 
 @dataclass
@@ -79,7 +79,6 @@ class TrainConfig:
 
 
 SELECTIONS = ("best", "last", "average")
-GRADIENT_PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
 @dataclass
@@ -317,7 +316,7 @@ def fit(model: nn.Module, train: SegmentData, val: SegmentData, n_classes: int, 
         batches = [b for b in batches if len(b) > 1]  # batch norm needs two samples
         bar = tqdm(batches, desc=f"{desc} ep {epoch + 1}/{cfg.epochs}", leave=False, disable=not progress,
                    unit="batch")
-        with gradient_precision(GRADIENT_PRECISIONS[cfg.gradient_precision]):
+        with gradient_precision(cfg.gradient_precision):
             for idx in bar:
                 xb = torch.from_numpy(train.x[idx])
                 if cfg.speed_perturb > 0:

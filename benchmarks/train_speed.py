@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import bcrnn.models.binary_lstm as binary_lstm  # noqa: E402
 from bcrnn.models import build_model  # noqa: E402
-from bcrnn.models.bipolar import gradient_precision  # noqa: E402
+from bcrnn.models.bipolar import GRADIENT_PRECISIONS, gradient_precision  # noqa: E402
 
 
 def seconds_per_epoch(kind: str, preset: str, segments: int, batch: int, timed_batches: int) -> float:
@@ -61,7 +61,7 @@ def main() -> None:
     p.add_argument("--timed-batches", type=int, default=5)
     p.add_argument("--epochs-per-fold", type=float, default=20.0, help="mean epochs run per fold (early stopping)")
     p.add_argument("--presets", nargs="+", default=["small", "paper"])
-    p.add_argument("--gradient-precision", choices=("float32", "bfloat16"), default="float32",
+    p.add_argument("--gradient-precision", choices=tuple(GRADIENT_PRECISIONS), default="float32",
                    help="precision of the binary layers' backward products (training's --gradient-precision)")
     p.add_argument("--compare-lstm-backward", action="store_true",
                    help="also time the BCRNN with autograd's derivation of the binary LSTM's backward")
@@ -79,7 +79,7 @@ def main() -> None:
         for kind, label, recurrence in rows:
             binary_lstm._fixed_point_recurrence = recurrence
             n = build_model(kind, preset, 7).n_parameters()
-            with gradient_precision(getattr(torch, args.gradient_precision)):
+            with gradient_precision(args.gradient_precision):
                 s = seconds_per_epoch(kind, preset, args.segments, args.batch_size, args.timed_batches)
             print(f"{kind:<7} {preset:<7} {n:>10,} {s:>9.1f} {10 * args.epochs_per_fold * s / 60:>15.0f}"
                   + (f"  ({label})" if label != kind else ""))

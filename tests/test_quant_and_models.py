@@ -157,12 +157,8 @@ def test_bipolar_linear_is_the_exact_float_product_with_its_gradients():
         bipolar_linear(x.detach() * 0.5, w.detach())
 
 
-def test_bfloat16_gradient_products_keep_the_forward_and_round_only_the_gradients():
-    """Inside gradient_precision(bfloat16) a BCRNN step has the same loss and the float32 step's gradients up to
-    bfloat16 rounding (8 significant bits) in the dense and LSTM layers, a few % of each gradient's norm; the
-    setting is restored afterwards."""
-    from bcrnn.models import bipolar
-
+def _tiny_bcrnn_training_step():
+    """A repeatable training step of a tiny BCRNN on fixed inputs: call it for (loss, {parameter: gradient})."""
     torch.manual_seed(1)
     model = build_model("bcrnn", "tiny", 4)
     model.train()
@@ -175,8 +171,18 @@ def test_bfloat16_gradient_products_keep_the_forward_and_round_only_the_gradient
         loss.backward()
         return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 
+    return step
+
+
+def test_bfloat16_gradient_products_keep_the_forward_and_round_only_the_gradients():
+    """Inside gradient_precision("bfloat16") a BCRNN step has the same loss and the float32 step's gradients up to
+    bfloat16 rounding (8 significant bits) in the dense and LSTM layers, a few % of each gradient's norm; the
+    setting is restored afterwards."""
+    from bcrnn.models import bipolar
+
+    step = _tiny_bcrnn_training_step()
     loss, grads = step()
-    with bipolar.gradient_precision(torch.bfloat16):
+    with bipolar.gradient_precision("bfloat16"):
         loss_bf16, grads_bf16 = step()
     assert bipolar._GRADIENT_DTYPE == torch.float32
     assert torch.equal(loss, loss_bf16)  # the forward pass is untouched
@@ -188,7 +194,7 @@ def test_bfloat16_gradient_products_keep_the_forward_and_round_only_the_gradient
         rel = float((g16 - g).norm() / (g.norm() + 1e-12))
         assert rel <= 0.1, (name, rel)  # measured: at most ~4 %, in layers behind both rounded products
     with pytest.raises(ValueError, match="float32 or bfloat16"):
-        with bipolar.gradient_precision(torch.float16):
+        with bipolar.gradient_precision("float16"):
             pass
 
 
@@ -197,18 +203,7 @@ def test_binary_dense_layer_and_lstm_train_on_the_int8_product(monkeypatch):
     import bcrnn.models.binary_lstm as binary_lstm
     import bcrnn.models.crnn as crnn
 
-    torch.manual_seed(1)
-    model = build_model("bcrnn", "tiny", 4)
-    model.train()
-    x, y = torch.randn(6, 3, 300, 40), torch.tensor([0, 1, 2, 3, 0, 1])
-
-    def step():
-        model.zero_grad()
-        torch.manual_seed(2)  # dropout
-        loss = torch.nn.functional.cross_entropy(model(x), y)
-        loss.backward()
-        return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
-
+    step = _tiny_bcrnn_training_step()
     loss, grads = step()
     calls = []
 

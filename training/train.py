@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from bcrnn.config import DATASETS, load_config  # noqa: E402
 from bcrnn.corpora.base import CorpusError  # noqa: E402
 from bcrnn.models import PRESETS  # noqa: E402
+from bcrnn.models.bipolar import GRADIENT_PRECISIONS  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -56,7 +57,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--validate-every", type=int,
                    help="validate every n-th epoch and after the last (default 1; > 1 only with --selection last "
                         "or average, where validation only monitors)")
-    p.add_argument("--gradient-precision", choices=("float32", "bfloat16"),
+    p.add_argument("--gradient-precision", choices=tuple(GRADIENT_PRECISIONS),
                    help="backward products of the binary dense and LSTM layers (default float32; bfloat16: faster "
                         "with AVX512-BF16, forward pass and deployed integers unchanged)")
     p.add_argument("--weight-decay", type=float, help="AdamW decay of full-precision weight matrices (default 0)")

@@ -4,7 +4,7 @@ Why: the per-frame dense layer and the binary LSTM's input part multiply +-1 act
 the largest products of a BCRNN training step. Their entries are integers, so torch's int8 kernel (int32
 accumulation) gives the float32 product's values exactly, about 4x faster on this CPU (benchmarks/train_speed.py).
 The gradients are the float product's: grad_x = grad @ w, grad_w = grad.T @ x, in float32 or, inside
-`gradient_precision(torch.bfloat16)`, as bfloat16 products (the +-1 factors exact, the gradient rounded to 8
+`gradient_precision("bfloat16")`, as bfloat16 products (the +-1 factors exact, the gradient rounded to 8
 significant bits; ~2x faster with AVX512-BF16). The forward product is exact either way.
 """
 
@@ -14,17 +14,18 @@ import contextlib
 
 import torch
 
+GRADIENT_PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 _GRADIENT_DTYPE = torch.float32
 
 
 @contextlib.contextmanager
-def gradient_precision(dtype: torch.dtype):
+def gradient_precision(name: str):
     """Within the block, the backward products of `bipolar_linear` and of the binary LSTM's recurrent weights run
-    in `dtype` (torch.float32 or torch.bfloat16); training arithmetic only, the deployed integers do not change."""
+    in precision `name` ("float32" or "bfloat16"); training arithmetic only, the deployed integers do not change."""
     global _GRADIENT_DTYPE
-    if dtype not in (torch.float32, torch.bfloat16):
-        raise ValueError(f"gradient precision must be float32 or bfloat16, not {dtype}")
-    previous, _GRADIENT_DTYPE = _GRADIENT_DTYPE, dtype
+    if name not in GRADIENT_PRECISIONS:
+        raise ValueError(f"gradient precision must be {' or '.join(GRADIENT_PRECISIONS)}, not {name!r}")
+    previous, _GRADIENT_DTYPE = _GRADIENT_DTYPE, GRADIENT_PRECISIONS[name]
     try:
         yield
     finally:
