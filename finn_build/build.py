@@ -7,9 +7,12 @@ executed by FINN and compared with the integer reference at every layer boundary
     python finn_build/build.py RUN --folding zu3eg-fast --board Ultra96     # one target
     python finn_build/build.py RUN --seed 1 --folding zu3eg-fast            # another member of a seed ensemble
     python finn_build/build.py RUN --folding my_target.yaml --vivado        # in the Docker image with Vivado
+    python finn_build/build.py RUN_A RUN_B --folding zu3eg-fast             # an ensemble's members on one device
 
 Outputs (default build/finn/<run name>/): <target>/ (FINN's output folder: report/, intermediate_models/,
-bcrnn_estimates.json, verify.json), report.json, report.md and report.png comparing the targets.
+bcrnn_estimates.json, verify.json), report.json, report.md and report.png comparing the targets. With several
+runs (default build/finn/<A>+<B>/): one such folder per member, and ensemble.json / ensemble.md: the members'
+dataflows side by side on each target's device (resources added, the slowest member's rate).
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ DEFAULT_TARGETS = ("zynq7020-small", "zu3eg-fast")
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("run_dir", type=Path, help="a finished BCRNN run (model.qonnx.onnx, model.packed.npz, model.pt)")
+    p.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN",
+                   help="a finished BCRNN run (model.qonnx.onnx, model.packed.npz, model.pt); several runs are the "
+                        "members of an ensemble, each built and verified, then checked together against the device")
     p.add_argument("--folding", action="append", metavar="TARGET",
                    help=f"build target: a name in finn_build/targets ({', '.join(DEFAULT_TARGETS)}) or a YAML "
                         "file; repeat for several (default: both)")
@@ -65,21 +70,35 @@ def verification_segments(run_dir: Path, data_dir: Path | None, speaker: str | N
     return speaker, Normalizer.from_dict(ckpt["normalizer"]).for_speaker(fs, speaker)(x)
 
 
+def resolve_runs(args) -> list[tuple[str, Path]]:
+    """(member name, run folder) of every RUN given; with --seed, that seed's member of the one run."""
+    if args.seed is not None and len(args.run_dirs) > 1:
+        raise SystemExit("--seed selects a member of one multi-seed run: give a single RUN with it")
+    runs = []
+    for run_dir in args.run_dirs:
+        run_dir = run_dir.resolve()
+        name = run_dir.name
+        if args.seed is not None:
+            from bcrnn.experiment import RunFolderError, member_folder
+
+            try:
+                run_dir = member_folder(run_dir, args.seed, args.data_dir, ROOT / "runs" / "cache").resolve()
+            except RunFolderError as e:
+                raise SystemExit(str(e))
+            name = f"{name}-seed{args.seed}"
+        if not (run_dir / "model.qonnx.onnx").is_file():
+            raise SystemExit(f"{run_dir}: no model.qonnx.onnx; give the folder of a finished BCRNN training run")
+        runs.append((name, run_dir))
+    names = [name for name, _ in runs]
+    if len(set(names)) != len(names):
+        raise SystemExit(f"the members' folder names must differ (they name the outputs): {names}")
+    return runs
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
-    run_dir = args.run_dir.resolve()
-    name = run_dir.name
-    if args.seed is not None:
-        from bcrnn.experiment import RunFolderError, member_folder
-
-        try:
-            run_dir = member_folder(run_dir, args.seed, args.data_dir, ROOT / "runs" / "cache").resolve()
-        except RunFolderError as e:
-            raise SystemExit(str(e))
-        name = f"{name}-seed{args.seed}"
-    if not (run_dir / "model.qonnx.onnx").is_file():
-        raise SystemExit(f"{run_dir}: no model.qonnx.onnx; give the folder of a finished BCRNN training run")
-    out_root = (args.out or ROOT / "build" / "finn" / name).resolve()
+    runs = resolve_runs(args)
+    out_root = (args.out or ROOT / "build" / "finn" / "+".join(name for name, _ in runs)).resolve()
 
     from bcrnn.dataflow.no_vivado import prepare_finn
 
@@ -92,6 +111,54 @@ def main(argv=None) -> int:
     if args.board:
         for t in targets:
             t.board, t.fpga_part = args.board, None
+    if len(runs) == 1:
+        build_member(runs[0][1], targets, out_root, args)
+        return 0
+    members, inputs = {}, {}
+    for name, run_dir in runs:
+        print(f"==== member {name}")
+        members[name], inputs[name] = build_member(run_dir, targets, out_root / name, args)
+    shared = shared_input_stream(inputs)
+    ensemble = []
+    for i, target in enumerate(targets):
+        summary = flow.ensemble_summary({name: summaries[i] for name, summaries in members.items()}, target)
+        summary["shared_input_stream"] = shared
+        print(f"== ensemble of {len(runs)} on {target.name}\n{flow.format_ensemble_table(summary)}")
+        ensemble.append(summary)
+    (out_root / "ensemble.json").write_text(json.dumps(ensemble, indent=1))
+    (out_root / "ensemble.md").write_text("\n\n".join(f"## {s['target']}: {len(runs)} members side by side\n\n"
+                                                     f"```\n{flow.format_ensemble_table(s)}\n```\n\n{s['source']}"
+                                                     for s in ensemble) + "\n")
+    print(f"ensemble report: {out_root / 'ensemble.md'}")
+    return 0
+
+
+def shared_input_stream(inputs: dict) -> bool | None:
+    """Do the members read the same int8 codes from the verified segments (one input stream fanned out to every
+    dataflow)? True for members normalized alike (per-speaker statistics). `inputs`: member -> (speaker,
+    segments) or None; None when nothing was verified or the speakers differ."""
+    import numpy as np
+
+    from bcrnn.reference.model import quantize_features
+
+    if any(x is None for x in inputs.values()):
+        return None
+    speakers = {speaker for speaker, _ in inputs.values()}
+    if len(speakers) > 1:
+        print(f"members verified on different speakers ({', '.join(sorted(speakers))}): their input streams are not "
+              "compared (give --speaker)")
+        return None
+    codes = [quantize_features(x) for _, x in inputs.values()]
+    shared = all(c.shape == codes[0].shape and np.array_equal(c, codes[0]) for c in codes[1:])
+    print("members' int8 input codes on the verified segments: " +
+          ("identical: one input stream feeds them all" if shared else "DIFFERENT: each needs its own input stream"))
+    return shared
+
+
+def build_member(run_dir: Path, targets: list, out_root: Path, args) -> list[dict]:
+    """Every target's build of one run, verified unless --no-verify; its report in `out_root`."""
+    from bcrnn.dataflow import flow
+
     summaries = []
     segments = None
     for target in targets:
@@ -117,7 +184,7 @@ def main(argv=None) -> int:
                                                    for s in summaries) + "\n")
     flow.plot_estimates(summaries, out_root / "report.png")
     print(f"report: {out_root / 'report.md'}, {out_root / 'report.png'}")
-    return 0
+    return summaries, (None if segments is None else (speaker, segments))
 
 
 def verify(out: Path, run_dir: Path, segments, speaker: str, cppsim: bool) -> dict:

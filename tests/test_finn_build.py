@@ -141,12 +141,63 @@ def test_lstm_hls_code_generation_compiles_against_ap_types(fast_build):
     params = (top.parent / "params.h").read_text()
     assert f"#define LSTM_PE {op.get_nodeattr('PE')}" in params and f"#define LSTM_SIMD {op.get_nodeattr('SIMD')}" \
         in params
+    # the zu3eg-fast target puts the sequence buffers in LUTRAM: the kernel header sees the switch first
+    assert op.get_nodeattr("buffer_ram_style") == "distributed"
+    assert text.index("#define BCRNN_LSTM_BUFFERS_LUTRAM") < text.index('#include "binary_lstm.hpp"')
     # FINN's top template also includes finn-hlslib's headers, which are not here: compile our function alone
     body = text[text.index(f"void {node.name}("):]
     unit = top.parent / "lstm_only.cpp"
-    unit.write_text('#include "binary_lstm.hpp"\n#include "params.h"\n' + body)
+    unit.write_text('#define BCRNN_LSTM_BUFFERS_LUTRAM\n#include "binary_lstm.hpp"\n#include "params.h"\n' + body)
     subprocess.run(["g++", "-std=c++14", "-fsyntax-only", "-isystem", str(ap_types_dir()), "-I", str(top.parent),
                     str(unit)], check=True, capture_output=True, timeout=300)
+
+
+def test_lstm_buffers_in_lutram_trade_their_blocks_for_luts(fast_build):
+    """buffer_ram_style moves exactly the sequence buffers (T x D input bits, T x 2H hidden bits) between block RAM
+    and LUTRAM (RAM64M: 4 LUTs per 3 bits x 64 rows); the weight memories stay where ram_style puts them."""
+    import math
+
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.custom_op.registry import getCustomOp
+
+    from bcrnn.dataflow.flow import step_model_path
+
+    _, out = fast_build
+    hw = ModelWrapper(str(step_model_path(out, "step_hw_codegen")))
+    op = getCustomOp(next(n for n in hw.graph.node if n.op_type == "BinaryLSTM_hls"))
+    t, d, h = op._dims()
+    estimates = {}
+    for style in ("block", "distributed"):
+        op.set_nodeattr("buffer_ram_style", style)
+        estimates[style] = (op.bram_estimation(), op.lut_estimation())
+    blocks = math.ceil(d / 36) * math.ceil(t / 512) + math.ceil(2 * h / 36) * math.ceil(t / 512)
+    assert estimates["block"][0] - estimates["distributed"][0] == blocks > 0
+    ram64m = 4 * (math.ceil(d / 3) + 2 * math.ceil(h / 3)) * math.ceil(t / 64)
+    assert estimates["distributed"][1] - estimates["block"][1] == ram64m
+    op.set_nodeattr("ram_style", "distributed")  # weights in LUTRAM as well: no block left
+    assert op.bram_estimation() == 0
+    op.set_nodeattr("buffer_ram_style", "block")
+    assert op.bram_estimation() == blocks
+
+
+def test_ensemble_summary_adds_members_on_one_device():
+    from bcrnn.dataflow.flow import BuildTarget, ensemble_summary, format_ensemble_table
+
+    target = BuildTarget.load("zu3eg-fast")
+
+    def member(lut, bram, rate, name="zu3eg-fast"):
+        return {"target": name, "total": {"LUT": lut, "BRAM_18K": bram, "URAM": 0, "DSP": 3},
+                "segments_per_second": rate, "bottleneck": "ConvolutionInputGenerator_rtl_0"}
+
+    s = ensemble_summary({"a": member(30_000, 100, 1110.0), "b": member(28_000, 96, 1200.0)}, target)
+    assert s["total"] == {"LUT": 58_000, "BRAM_18K": 196, "URAM": 0, "DSP": 6}
+    assert s["segments_per_second"] == 1110.0 and all(s["fits"].values())
+    assert "fits the device" in format_ensemble_table(s)
+    s = ensemble_summary({"a": member(30_000, 120, 1110.0), "b": member(28_000, 100, 1200.0)}, target)
+    assert s["fits"] == {"LUT": True, "BRAM_18K": False, "DSP": True}
+    assert "does NOT fit the device: BRAM_18K" in format_ensemble_table(s)
+    with pytest.raises(ValueError, match="not built for target"):
+        ensemble_summary({"a": member(1, 1, 1.0, name="zynq7020-small")}, target)
 
 
 def test_lstm_folding_meets_the_cycle_budget_with_divisors(fast_build):
@@ -224,6 +275,38 @@ def test_build_script_end_to_end(hw_run, tmp_path):
         assert all(r["fits"].values())
     assert (out / "report.png").stat().st_size > 10_000 and "segments/s" in (out / "report.md").read_text()
     assert "NOT installed" in proc.stdout  # without Vivado the script says so
+
+
+def test_build_script_places_an_ensemble_on_one_device(hw_run, tmp_path):
+    """`python finn_build/build.py RUN_A RUN_B`: each member built and verified in its own folder, then the two
+    dataflows side by side against the ZU3EG, with the check that one input stream feeds both."""
+    second = tmp_path / "bcrnn-hw-b"
+    shutil.copytree(hw_run, second)
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, str(ROOT / "finn_build" / "build.py"), str(hw_run), str(second), "--out",
+                           str(out), "--folding", "zu3eg-fast", "--max-segments", "1"], capture_output=True,
+                          text=True, timeout=900, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    members = {}
+    for name in (hw_run.name, second.name):
+        (member,) = json.loads((out / name / "report.json").read_text())
+        assert member["verify"]["values_compared"] == member["verify"]["values_equal"] > 0
+        members[name] = member
+    (ensemble,) = json.loads((out / "ensemble.json").read_text())
+    assert set(ensemble["members"]) == set(members) and ensemble["shared_input_stream"] is True
+    for k in ("LUT", "BRAM_18K", "DSP"):
+        assert ensemble["total"][k] == sum(m["total"][k] for m in members.values())
+    assert ensemble["segments_per_second"] == min(m["segments_per_second"] for m in members.values())
+    assert ensemble["fits"] == {k: ensemble["total"][k] <= v for k, v in ensemble["limits"].items()}
+    assert "side by side" in (out / "ensemble.md").read_text()
+
+
+def test_build_script_refuses_ambiguous_members(hw_run, tmp_path):
+    script = str(ROOT / "finn_build" / "build.py")
+    for extra, message in (([str(hw_run)], "names must differ"), ([str(tmp_path), "--seed", "1"], "single RUN")):
+        proc = subprocess.run([sys.executable, script, str(hw_run), *extra, "--out", str(tmp_path / "o"),
+                               "--no-verify"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+        assert proc.returncode != 0 and message in proc.stderr
 
 
 def test_vivado_switch_fails_loudly_without_vivado(hw_run, tmp_path):

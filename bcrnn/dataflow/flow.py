@@ -199,6 +199,49 @@ def format_table(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def ensemble_summary(members: dict[str, dict], target: BuildTarget) -> dict:
+    """Members of an ensemble as dataflows side by side on one device, fed the same input stream: resources add up,
+    the rate is the slowest member's. `members`: member name -> its `summarize` output for `target`. The fan-out
+    of the input stream and the host's averaging of the members' posteriors (from each dataflow's logits, as
+    bcrnn.ensemble scores) are not in FINN's estimates."""
+    if not members:
+        raise ValueError("an ensemble needs at least one member")
+    wrong = [name for name, s in members.items() if s["target"] != target.name]
+    if wrong:
+        raise ValueError(f"members {wrong} were not built for target {target.name!r}")
+    total = {k: sum(s["total"][k] for s in members.values()) for k in ("LUT", "BRAM_18K", "URAM", "DSP")}
+    rate = min(s["segments_per_second"] for s in members.values())
+    return {
+        "target": target.name, "fpga_part": target.resolved_part(), "clock_mhz": round(1e3 / target.clock_ns, 3),
+        "members": {name: {"total": s["total"], "segments_per_second": s["segments_per_second"],
+                           "bottleneck": s["bottleneck"]} for name, s in members.items()},
+        "total": total, "segments_per_second": rate, "times_real_time": round(rate * SEGMENT_SECONDS, 1),
+        "limits": target.limits, "fits": {k: total[k] <= v for k, v in target.limits.items()},
+        "source": "sum of FINN's analytical estimates of the members' dataflows (no synthesis, FIFOs and the input "
+                  "stream's fan-out not included)",
+    }
+
+
+def format_ensemble_table(summary: dict) -> str:
+    lines = [f"{'member':34s} {'LUT':>8s} {'BRAM18':>7s} {'DSP':>5s} {'segments/s':>11s}"]
+    for name, m in summary["members"].items():
+        lines.append(f"{name:34s} {m['total']['LUT']:8,d} {m['total']['BRAM_18K']:7d} {m['total']['DSP']:5d} "
+                     f"{m['segments_per_second']:11,.0f}")
+    t, lim = summary["total"], summary["limits"]
+    lines.append(f"{'ensemble (side by side)':34s} {t['LUT']:8,d} {t['BRAM_18K']:7d} {t['DSP']:5d} "
+                 f"{summary['segments_per_second']:11,.0f}")
+    if lim:
+        lines.append(f"{'device (' + summary['fpga_part'] + ')':34s} {lim.get('LUT', 0):8,d} "
+                     f"{lim.get('BRAM_18K', 0):7d} {lim.get('DSP', 0):5d}")
+        over = [k for k, ok in summary["fits"].items() if not ok]
+        lines.append("fits the device" if not over else f"does NOT fit the device: {', '.join(over)} over")
+    shared = summary.get("shared_input_stream")
+    if shared is not None:
+        lines.append("one input stream feeds every member (identical int8 codes on the verified segments)" if shared
+                     else "the members read different input codes: one input stream each")
+    return "\n".join(lines)
+
+
 def plot_estimates(summaries: list[dict], path: str | Path) -> Path:
     """Per-layer LUT and cycles of each build target side by side (log scale for cycles), the LSTM highlighted."""
     import matplotlib

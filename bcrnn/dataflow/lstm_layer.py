@@ -45,7 +45,9 @@ class BinaryLSTM(HWCustomOp):
             "SIMD": ("i", False, 1),  # input bits per cycle and row (divides D + H)
             "inputDataType": ("s", False, "BIPOLAR"),
             "outputDataType": ("s", False, "BINARY"),
-            "ram_style": ("s", False, "auto", {"auto", "block", "distributed"}),
+            "ram_style": ("s", False, "auto", {"auto", "block", "distributed"}),  # the weight memories
+            # the T-deep sequence buffers (input frames, forward and backward hidden bits): block RAM or LUTRAM
+            "buffer_ram_style": ("s", False, "block", {"block", "distributed"}),
         })
         attrs.update({f: ("i", True, 0) for f in FORMAT_FIELDS})
         return attrs
@@ -137,22 +139,42 @@ class BinaryLSTM(HWCustomOp):
         return 2 * 4 * h * (d + h)
 
     def bram_estimation(self, fpgapart=None):
-        """RAMB18 (18 kbit, up to 36 bits wide): weights as PE memories of SIMD-bit words for each direction,
-        plus the two sequence buffers (T x D input bits, T x 2H output bits). Small memories go to LUTRAM."""
-        t, d, h = self._dims()
-        pe, simd = self.get_nodeattr("PE"), self.get_nodeattr("SIMD")
-        rows, cols = self.folds()
+        """RAMB18 (18 kbit, up to 36 bits wide): weights as PE memories of SIMD-bit words for each direction
+        (unless ram_style is distributed), plus the sequence buffers (T x D input bits, T x 2H output bits; unless
+        buffer_ram_style is distributed). Small memories go to LUTRAM."""
+        return self._weight_brams() + self._buffer_brams()
+
+    @staticmethod
+    def _ramb18(depth: int, width: int) -> int:
+        if depth * width <= 4096:  # LUTRAM is cheaper than a block for tiny memories
+            return 0
+        return math.ceil(width / 36) * math.ceil(depth / 512) if width > 18 else \
+            math.ceil(width / 18) * math.ceil(depth / 1024)
+
+    def _weight_brams(self) -> int:
         if self.get_nodeattr("ram_style") == "distributed":
             return 0
+        rows, cols = self.folds()
+        return 2 * self.get_nodeattr("PE") * self._ramb18(rows * cols, self.get_nodeattr("SIMD"))
 
-        def ramb18(depth, width):
-            if depth * width <= 4096:  # LUTRAM is cheaper than a block for tiny memories
-                return 0
-            return math.ceil(width / 36) * math.ceil(depth / 512) if width > 18 else \
-                math.ceil(width / 18) * math.ceil(depth / 1024)
+    def _buffer_brams(self) -> int:
+        if self.get_nodeattr("buffer_ram_style") == "distributed":
+            return 0
+        t, d, h = self._dims()
+        return self._ramb18(t, d) + self._ramb18(t, 2 * h)
 
-        weights = 2 * pe * ramb18(rows * cols, simd)
-        return weights + ramb18(t, d) + ramb18(t, 2 * h)
+    def _buffer_luts(self) -> int:
+        """LUTs of the sequence buffers held in LUTRAM: a buffer is written and read in the same cycle, so as
+        RAM64M primitives (4 LUTs: 3 bits x 64 rows, one write and one read address), not FINN's 64 bits per LUT of
+        a read-only weight memory. The forward and backward hidden buffers are H bits wide each."""
+        t, d, h = self._dims()
+
+        def ram64m(width: int) -> int:
+            return 4 * math.ceil(width / 3) * math.ceil(t / 64)
+
+        if self.get_nodeattr("buffer_ram_style") == "distributed":
+            return ram64m(d) + 2 * ram64m(h)
+        return (ram64m(d) if self._ramb18(t, d) == 0 else 0) + (2 * ram64m(h) if self._ramb18(t, 2 * h) == 0 else 0)
 
     def lut_estimation(self, fpgapart=None):
         """LUTs in FINN's MVAU style for the XNOR-popcount lanes (1-bit weights and inputs: ~2 LUT per bit lane
@@ -168,11 +190,11 @@ class BinaryLSTM(HWCustomOp):
         per_row = 2 * 24 + fmt.pre_bits * 2 + table_luts  # affine add, round and clamp, one table lookup
         cell = self.cell_lanes() * (4 * fmt.cell_bits + 3 * fmt.gate_bits + 40)  # shifts, saturating add, sign
         wmem = 0
-        if self.bram_estimation() == 0:  # weights in LUTRAM: 64 bits per LUT
+        if self._weight_brams() == 0:  # weights in LUTRAM: 64 bits per LUT
             rows, cols = self.folds()
             wmem = 2 * pe * simd * math.ceil(rows * cols / 64)
         control = 200
-        return int(xnor + pe * per_row + cell + wmem + control)
+        return int(xnor + pe * per_row + cell + wmem + self._buffer_luts() + control)
 
     def cell_lanes(self) -> int:
         pe = self.get_nodeattr("PE")
@@ -210,7 +232,9 @@ class BinaryLSTM_hls(BinaryLSTM, HLSBackend):
         shutil.copy(HLS_DIR / "binary_lstm.hpp", Path(path) / "binary_lstm.hpp")
 
     def global_includes(self):
-        self.code_gen_dict["$GLOBALS$"] = ['#include "binary_lstm.hpp"', '#include "params.h"']
+        lutram = self.get_nodeattr("buffer_ram_style") == "distributed"
+        self.code_gen_dict["$GLOBALS$"] = (["#define BCRNN_LSTM_BUFFERS_LUTRAM"] if lutram else []) + [
+            '#include "binary_lstm.hpp"', '#include "params.h"']
 
     def defines(self, var):
         self.code_gen_dict["$DEFINES$"] = []  # the sizes and the format are in params.h

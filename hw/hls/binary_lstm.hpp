@@ -203,9 +203,18 @@ void BinaryBiLSTM(hls::stream<ap_uint<D> > &in, hls::stream<ap_uint<2 * H> > &ou
 
     ap_uint<D> seq[T];                              // the input sequence, read by both directions
     ap_uint<H> hf[T], hb[T];                        // forward and backward hidden bits per frame
+    // T-deep buffers: block RAM by default; with BCRNN_LSTM_BUFFERS_LUTRAM defined before this header (the FINN
+    // layer's buffer_ram_style = distributed) LUTRAM, which spends about D + 2H LUTs per 64 frames instead of
+    // blocks whose 512 rows the usual T (150) fills to a third
+#ifdef BCRNN_LSTM_BUFFERS_LUTRAM
+#pragma HLS BIND_STORAGE variable = seq type = ram_2p impl = lutram
+#pragma HLS BIND_STORAGE variable = hf type = ram_2p impl = lutram
+#pragma HLS BIND_STORAGE variable = hb type = ram_2p impl = lutram
+#else
 #pragma HLS BIND_STORAGE variable = seq type = ram_2p impl = bram
 #pragma HLS BIND_STORAGE variable = hf type = ram_2p impl = bram
 #pragma HLS BIND_STORAGE variable = hb type = ram_2p impl = bram
+#endif
 
 Read:
     for (unsigned t = 0; t < T; t++) {
