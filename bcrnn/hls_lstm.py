@@ -79,12 +79,18 @@ def lstm_cycles(d: int, h: int, t: int, pe: int, simd: int, step_latency: int = 
                                            (step_latency, STEP_LATENCY = 12 estimated) before h_t is complete
       + T                                  write the T output words (II = 1)
 
-    Loop-entry cycles of the read and write loops (a few per sequence) are not counted. The kernel takes the
-    next sequence only after writing this one (no overlap between sequences)."""
+    Loop-entry cycles of the read and write loops (a few per sequence) are not counted. This is one sequence's
+    latency; the kernel's stages overlap across sequences (DATAFLOW), see `lstm_interval`."""
+    return t + lstm_interval(d, h, t, pe, simd, step_latency) + t
+
+
+def lstm_interval(d: int, h: int, t: int, pe: int, simd: int, step_latency: int = STEP_LATENCY) -> int:
+    """Clock cycles between sequences in a stream: BinaryBiLSTM's read, compute and write stages overlap
+    (DATAFLOW with ping-pong buffers), so the compute stage, 2 T (TILES + step_latency), sets the rate."""
     fold = folding(d, h, pe, simd)
     if t < 1:
         raise ValueError(f"T must be positive, got {t}")
-    return t + 2 * t * (fold["TILES"] + step_latency) + t
+    return 2 * t * (fold["TILES"] + step_latency)
 
 
 def _direction_arrays(p) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -410,9 +416,9 @@ def main(argv=None) -> int:
     except ValueError as e:
         ap.error(str(e))
     p = "LSTM"
-    print(f"{args.out}: D={defines[p + '_D']} H={defines[p + '_H']} T={defines[p + '_T']} PE={args.pe} "
-          f"SIMD={args.simd}, {lstm_cycles(defines[p + '_D'], defines[p + '_H'], defines[p + '_T'], args.pe, args.simd)}"
-          f" cycles per sequence")
+    dims = (defines[p + "_D"], defines[p + "_H"], defines[p + "_T"], args.pe, args.simd)
+    print(f"{args.out}: D={dims[0]} H={dims[1]} T={dims[2]} PE={args.pe} SIMD={args.simd}: a sequence every "
+          f"{lstm_interval(*dims):,} cycles in a stream, {lstm_cycles(*dims):,} cycles from first input to last output")
     return 0
 
 

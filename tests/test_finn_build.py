@@ -153,8 +153,8 @@ def test_lstm_hls_code_generation_compiles_against_ap_types(fast_build):
 
 
 def test_lstm_buffers_in_lutram_trade_their_blocks_for_luts(fast_build):
-    """buffer_ram_style moves exactly the sequence buffers (T x D input bits, T x 2H hidden bits) between block RAM
-    and LUTRAM (RAM64M: 4 LUTs per 3 bits x 64 rows); the weight memories stay where ram_style puts them."""
+    """buffer_ram_style moves exactly the sequence buffers (T x D input bits, T x 2H hidden bits, ping-pong pairs)
+    between block RAM and LUTRAM (RAM64M: 4 LUTs per 3 bits x 64 rows); the weights stay where ram_style puts them."""
     import math
 
     from qonnx.core.modelwrapper import ModelWrapper
@@ -170,9 +170,9 @@ def test_lstm_buffers_in_lutram_trade_their_blocks_for_luts(fast_build):
     for style in ("block", "distributed"):
         op.set_nodeattr("buffer_ram_style", style)
         estimates[style] = (op.bram_estimation(), op.lut_estimation())
-    blocks = math.ceil(d / 36) * math.ceil(t / 512) + math.ceil(2 * h / 36) * math.ceil(t / 512)
+    blocks = 2 * (math.ceil(d / 36) * math.ceil(t / 512) + math.ceil(2 * h / 36) * math.ceil(t / 512))
     assert estimates["block"][0] - estimates["distributed"][0] == blocks > 0
-    ram64m = 4 * (math.ceil(d / 3) + 2 * math.ceil(h / 3)) * math.ceil(t / 64)
+    ram64m = 2 * 4 * (math.ceil(d / 3) + 2 * math.ceil(h / 3)) * math.ceil(t / 64)
     assert estimates["distributed"][1] - estimates["block"][1] == ram64m
     op.set_nodeattr("ram_style", "distributed")  # weights in LUTRAM as well: no block left
     assert op.bram_estimation() == 0

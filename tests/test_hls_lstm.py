@@ -174,6 +174,9 @@ def test_cycle_count_follows_the_loops():
     assert hls_lstm.lstm_cycles(256, 64, 150, 16, 64) == 150 + 2 * 150 * (16 * 5 + hls_lstm.STEP_LATENCY) + 150
     assert hls_lstm.lstm_cycles(256, 64, 150, 256, 320, step_latency=0) == 150 + 2 * 150 * 1 + 150
     assert hls_lstm.lstm_cycles(16, 8, 150, 1, 1) > hls_lstm.lstm_cycles(16, 8, 150, 2, 3)
+    # in a stream the read and write stages overlap the compute (DATAFLOW): a sequence every compute stage
+    assert hls_lstm.lstm_interval(256, 64, 150, 16, 64) == 2 * 150 * (16 * 5 + hls_lstm.STEP_LATENCY)
+    assert hls_lstm.lstm_cycles(256, 64, 150, 16, 64) - hls_lstm.lstm_interval(256, 64, 150, 16, 64) == 2 * 150
 
 
 def test_missing_ap_types_fails_loudly(monkeypatch, tmp_path):

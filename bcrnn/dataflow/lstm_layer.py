@@ -129,10 +129,12 @@ class BinaryLSTM(HWCustomOp):
         return (4 * h) // self.get_nodeattr("PE"), (d + h) // self.get_nodeattr("SIMD")
 
     def get_exp_cycles(self):
-        from bcrnn.hls_lstm import lstm_cycles
+        """Cycles per sequence in a stream (what FINN's folding and rate use): the compute stage, since the kernel
+        overlaps reading, computing and writing (bcrnn.hls_lstm.lstm_interval)."""
+        from bcrnn.hls_lstm import lstm_interval
 
         t, d, h = self._dims()
-        return int(lstm_cycles(d, h, t, self.get_nodeattr("PE"), self.get_nodeattr("SIMD")))
+        return int(lstm_interval(d, h, t, self.get_nodeattr("PE"), self.get_nodeattr("SIMD")))
 
     def weight_bits(self) -> int:
         t, d, h = self._dims()
@@ -140,8 +142,8 @@ class BinaryLSTM(HWCustomOp):
 
     def bram_estimation(self, fpgapart=None):
         """RAMB18 (18 kbit, up to 36 bits wide): weights as PE memories of SIMD-bit words for each direction
-        (unless ram_style is distributed), plus the sequence buffers (T x D input bits, T x 2H output bits; unless
-        buffer_ram_style is distributed). Small memories go to LUTRAM."""
+        (unless ram_style is distributed), plus the sequence buffers (T x D input bits, T x 2H output bits, each a
+        ping-pong pair; unless buffer_ram_style is distributed). Small memories go to LUTRAM."""
         return self._weight_brams() + self._buffer_brams()
 
     @staticmethod
@@ -161,16 +163,17 @@ class BinaryLSTM(HWCustomOp):
         if self.get_nodeattr("buffer_ram_style") == "distributed":
             return 0
         t, d, h = self._dims()
-        return self._ramb18(t, d) + self._ramb18(t, 2 * h)
+        return 2 * (self._ramb18(t, d) + self._ramb18(t, 2 * h))  # ping-pong: two of each
 
     def _buffer_luts(self) -> int:
         """LUTs of the sequence buffers held in LUTRAM: a buffer is written and read in the same cycle, so as
         RAM64M primitives (4 LUTs: 3 bits x 64 rows, one write and one read address), not FINN's 64 bits per LUT of
-        a read-only weight memory. The forward and backward hidden buffers are H bits wide each."""
+        a read-only weight memory. The forward and backward hidden buffers are H bits wide each; every buffer is a
+        ping-pong pair (the kernel's DATAFLOW stages)."""
         t, d, h = self._dims()
 
         def ram64m(width: int) -> int:
-            return 4 * math.ceil(width / 3) * math.ceil(t / 64)
+            return 2 * 4 * math.ceil(width / 3) * math.ceil(t / 64)
 
         if self.get_nodeattr("buffer_ram_style") == "distributed":
             return ram64m(d) + 2 * ram64m(h)

@@ -178,6 +178,42 @@ Step:
     }
 }
 
+// The three stages of the kernel, separate functions so that BinaryBiLSTM can overlap them (DATAFLOW).
+template <unsigned D, unsigned T>
+void ReadSequence(hls::stream<ap_uint<D> > &in, ap_uint<D> seq[T]) {
+Read:
+    for (unsigned t = 0; t < T; t++) {
+#pragma HLS PIPELINE II = 1
+        seq[t] = in.read();
+    }
+}
+
+template <unsigned D, unsigned H, unsigned T, unsigned SIMD, unsigned PE, int MW, int BW, int Q, int K, int G, int C,
+          int F>
+void BothDirections(const ap_uint<D> seq[T], ap_uint<H> hf[T], ap_uint<H> hb[T],
+                    const ap_uint<SIMD> fwd_weights[PE][BinaryLSTMFolding<D, H, SIMD, PE>::TILES],
+                    const ap_int<MW> fwd_mult[PE][BinaryLSTMFolding<D, H, SIMD, PE>::NF],
+                    const ap_int<BW> fwd_offset[PE][BinaryLSTMFolding<D, H, SIMD, PE>::NF],
+                    const ap_uint<SIMD> bwd_weights[PE][BinaryLSTMFolding<D, H, SIMD, PE>::TILES],
+                    const ap_int<MW> bwd_mult[PE][BinaryLSTMFolding<D, H, SIMD, PE>::NF],
+                    const ap_int<BW> bwd_offset[PE][BinaryLSTMFolding<D, H, SIMD, PE>::NF],
+                    const ap_uint<G> sigmoid[1 << Q], const ap_int<G> tanh[1 << Q]) {
+    BinaryLSTMDirection<D, H, T, SIMD, PE, false, MW, BW, Q, K, G, C, F>(seq, hf, fwd_weights, fwd_mult, fwd_offset,
+                                                                         sigmoid, tanh);
+    BinaryLSTMDirection<D, H, T, SIMD, PE, true, MW, BW, Q, K, G, C, F>(seq, hb, bwd_weights, bwd_mult, bwd_offset,
+                                                                        sigmoid, tanh);
+}
+
+template <unsigned H, unsigned T>
+void WriteSequence(const ap_uint<H> hf[T], const ap_uint<H> hb[T], hls::stream<ap_uint<2 * H> > &out) {
+Write:
+    for (unsigned t = 0; t < T; t++) {
+#pragma HLS PIPELINE II = 1
+        const ap_uint<2 * H> word = (hb[t], hf[t]); // bits [0, H) forward, [H, 2H) backward
+        out.write(word);
+    }
+}
+
 // The top-level kernel: T frames of D bits in, T frames of 2H bits out (forward h_t low, backward h_t high).
 // Template arguments: sizes, folding, the widths MW / BW of the per-row multipliers and offsets, and the
 // fixed-point format of bcrnn.fixed_point.LSTMFormat (P = pre_frac, Q = pre_bits, K = scale_frac, G = gate_bits,
@@ -201,11 +237,15 @@ void BinaryBiLSTM(hls::stream<ap_uint<D> > &in, hls::stream<ap_uint<2 * H> > &ou
     static_assert(F > 0 && F < 2 * G - 1, "BinaryBiLSTM: F (cell_frac) must be in (0, 2G - 1), as in LSTMFormat");
     static_assert(C <= 31, "BinaryBiLSTM: C (cell_bits) must fit an int");
 
+    // DATAFLOW: reading sequence n + 1, computing n and writing n - 1 overlap, so the kernel takes a sequence every
+    // 2 T (TILES + pipeline drain) cycles (bcrnn.hls_lstm.lstm_interval) and its neighbours need no segment-deep
+    // FIFOs; the three buffers become ping-pong pairs (twice the memory, counted in the layer's estimates)
+#pragma HLS DATAFLOW
     ap_uint<D> seq[T];                              // the input sequence, read by both directions
     ap_uint<H> hf[T], hb[T];                        // forward and backward hidden bits per frame
-    // T-deep buffers: block RAM by default; with BCRNN_LSTM_BUFFERS_LUTRAM defined before this header (the FINN
-    // layer's buffer_ram_style = distributed) LUTRAM, which spends about D + 2H LUTs per 64 frames instead of
-    // blocks whose 512 rows the usual T (150) fills to a third
+    // The buffers: block RAM by default; with BCRNN_LSTM_BUFFERS_LUTRAM defined before this header (the FINN
+    // layer's buffer_ram_style = distributed) LUTRAM (RAM64M: 4 LUTs per 3 bits x 64 frames) instead of blocks
+    // whose 512 rows the usual T (150) fills to a third
 #ifdef BCRNN_LSTM_BUFFERS_LUTRAM
 #pragma HLS BIND_STORAGE variable = seq type = ram_2p impl = lutram
 #pragma HLS BIND_STORAGE variable = hf type = ram_2p impl = lutram
@@ -216,21 +256,10 @@ void BinaryBiLSTM(hls::stream<ap_uint<D> > &in, hls::stream<ap_uint<2 * H> > &ou
 #pragma HLS BIND_STORAGE variable = hb type = ram_2p impl = bram
 #endif
 
-Read:
-    for (unsigned t = 0; t < T; t++) {
-#pragma HLS PIPELINE II = 1
-        seq[t] = in.read();
-    }
-    BinaryLSTMDirection<D, H, T, SIMD, PE, false, MW, BW, Q, K, G, C, F>(seq, hf, fwd_weights, fwd_mult,
-                                                                         fwd_offset, sigmoid, tanh);
-    BinaryLSTMDirection<D, H, T, SIMD, PE, true, MW, BW, Q, K, G, C, F>(seq, hb, bwd_weights, bwd_mult,
-                                                                        bwd_offset, sigmoid, tanh);
-Write:
-    for (unsigned t = 0; t < T; t++) {
-#pragma HLS PIPELINE II = 1
-        const ap_uint<2 * H> word = (hb[t], hf[t]); // bits [0, H) forward, [H, 2H) backward
-        out.write(word);
-    }
+    ReadSequence<D, T>(in, seq);
+    BothDirections<D, H, T, SIMD, PE, MW, BW, Q, K, G, C, F>(seq, hf, hb, fwd_weights, fwd_mult, fwd_offset,
+                                                             bwd_weights, bwd_mult, bwd_offset, sigmoid, tanh);
+    WriteSequence<H, T>(hf, hb, out);
 }
 
 }  // namespace bcrnn
