@@ -61,7 +61,7 @@ class CRNNConfig:
 _SMALL = CRNNConfig(conv=((64, 5, 3, 2, 4),), dense=256, lstm_hidden=64, fc=64)
 # the small conv front end with the paper's per-frame dense width and BiLSTM: binary layers need width more than
 # full-precision ones do (docs/ablation.md), and the dense layer and the LSTM are cheap in XNOR hardware, whereas
-# the 8-bit x 1-bit first conv is not (FINN's ZU3EG estimate: 24,729 LUT at 1,110 segments/s, of which the conv
+# the 8-bit x 1-bit first conv is not (FINN's ZU3EG estimate: 32,937 LUT at 1,110 segments/s, of which the conv
 # is 13,570)
 _WIDE = CRNNConfig(conv=((64, 5, 3, 2, 4),), dense=768, lstm_hidden=128, fc=64)
 
@@ -74,9 +74,9 @@ PRESETS: dict[str, CRNNConfig] = {
     "wide": _WIDE,
     # the hardware preset: conv + dense + LSTM within a ZU3EG (70,560 LUT) at >= 1,000 segments/s by FINN's
     # estimate (finn_build/targets/zu3eg-fast.yaml, checked in tests/test_finn_build.py). It is the wide
-    # architecture, the most accurate BCRNN measured (docs/ablation.md), which fits: 24,729 LUT and 126 BRAM_18K
-    # at 1,110 segments/s (the small one: 18,551 LUT, 53 BRAM_18K, at the same rate); the open RTL runs it with
-    # hw/rtl/folding/zu3eg-wide.yaml.
+    # architecture, the most accurate BCRNN measured (docs/ablation.md), which fits: 32,937 LUT and 96 BRAM_18K
+    # at 1,110 segments/s, and two members side by side (the reported pair) 65,874 LUT and 192 BRAM_18K
+    # (finn_build/README.md); the open RTL runs it with hw/rtl/folding/zu3eg-wide.yaml.
     "hw": _WIDE,
     # for tests only
     "tiny": CRNNConfig(conv=((8, 5, 3, 2, 4),), dense=16, lstm_hidden=8, fc=8, dropout=0.0),

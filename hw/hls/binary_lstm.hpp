@@ -25,8 +25,10 @@
 //     row nf * PE + p for inputs [sf * SIMD, (sf + 1) * SIMD), bit k = input sf * SIMD + k.
 //     mult[p][nf] and offset[p][nf] are M_r and B_r of the same row.
 //
-// Timing (bcrnn.hls_lstm.lstm_cycles): reading T cycles, each direction T steps of TILES cycles (the II=1 fold
-// loop) plus the pipeline depth, writing T cycles.
+// Timing: reading T cycles, each direction T steps of TILES cycles (the II=1 fold loop) plus the pipeline depth,
+// writing T cycles (bcrnn.hls_lstm.lstm_cycles, one sequence's latency). The three stages run as DATAFLOW processes
+// over ping-pong buffers, so in a stream a sequence enters every compute stage (bcrnn.hls_lstm.lstm_interval), as
+// in the RTL block hw/rtl/binary_lstm.sv.
 
 #ifndef BCRNN_BINARY_LSTM_HPP
 #define BCRNN_BINARY_LSTM_HPP
