@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EMODB ?= ../shared/data/emodb
 
-.PHONY: setup run test test-fast emodb-baseline emodb-crnn emodb-bcrnn-pair finn-report synth rtl-sim clean
+.PHONY: setup run test test-fast emodb-baseline emodb-crnn emodb-bcrnn-pair finn-report finn-pair synth rtl-sim clean
 
 setup: $(STAMP)
 
@@ -51,6 +51,10 @@ emodb-bcrnn-pair: $(STAMP)
 RUN ?= runs/emodb-bcrnn-small
 finn-report: $(STAMP)
 	$(BIN)/python finn_build/build.py $(RUN)
+
+# the reported pair (make emodb-bcrnn-pair) as two dataflows on one ZU3EG, each verified against the reference
+finn-pair: $(STAMP)
+	$(BIN)/python finn_build/build.py runs/bcrnn-fast runs/bcrnn-fast-sbn --folding zu3eg-fast --hls-csim
 
 # Yosys resource estimates (synth_xilinx, not Vivado) of every RTL block and of bcrnn_top for the run's model
 synth: $(STAMP)
