@@ -11,7 +11,7 @@ executed by FINN and compared with the integer reference at every layer boundary
 
 Outputs (default build/finn/<run name>/): <target>/ (FINN's output folder: report/, intermediate_models/,
 bcrnn_estimates.json, verify.json), report.json, report.md and report.png comparing the targets. With several
-runs (default build/finn/<A>+<B>/): one such folder per member, and ensemble.json / ensemble.md: the members'
+runs (default build/finn/<A>+<B>/): one such folder per member, and ensemble.json / .md / .png: the members'
 dataflows side by side on each target's device (resources added, the slowest member's rate).
 """
 
@@ -129,7 +129,8 @@ def main(argv=None) -> int:
     (out_root / "ensemble.md").write_text("\n\n".join(f"## {s['target']}: {len(runs)} members side by side\n\n"
                                                      f"```\n{flow.format_ensemble_table(s)}\n```\n\n{s['source']}"
                                                      for s in ensemble) + "\n")
-    print(f"ensemble report: {out_root / 'ensemble.md'}")
+    flow.plot_ensemble(ensemble, out_root / "ensemble.png")
+    print(f"ensemble report: {out_root / 'ensemble.md'}, {out_root / 'ensemble.png'}")
     return 0
 
 

@@ -300,7 +300,7 @@ def test_build_script_places_an_ensemble_on_one_device(hw_run, tmp_path):
     assert ensemble["fits"] == {k: ensemble["total"][k] <= v for k, v in ensemble["limits"].items()}
     # the reported BCRNN is a pair of hw members: two hw dataflows fit one ZU3EG at >= 1,000 segments/s
     assert all(ensemble["fits"].values()) and ensemble["segments_per_second"] >= 1000
-    assert "side by side" in (out / "ensemble.md").read_text()
+    assert "side by side" in (out / "ensemble.md").read_text() and (out / "ensemble.png").stat().st_size > 5_000
 
 
 def test_build_script_refuses_ambiguous_members(hw_run, tmp_path):

@@ -269,3 +269,31 @@ def plot_estimates(summaries: list[dict], path: str | Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_ensemble(summaries: list[dict], path: str | Path) -> Path:
+    """Each target's device fill by an ensemble: per resource, the members' shares stacked against 100%."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(summaries), 1, figsize=(8, 1.2 + 1.0 * len(summaries)), squeeze=False)
+    for ax, s in zip(axes[:, 0], summaries):
+        resources = [k for k in ("LUT", "BRAM_18K", "DSP") if s["limits"].get(k)]
+        left = [0.0] * len(resources)
+        for name, member in s["members"].items():
+            share = [100 * member["total"][k] / s["limits"][k] for k in resources]
+            ax.barh(resources, share, left=left, label=name)
+            left = [a + b for a, b in zip(left, share)]
+        ax.axvline(100, color="k", lw=1)
+        ax.set_xlim(0, max(110, max(left) + 5))
+        ax.invert_yaxis()
+        ax.set_xlabel("% of the device (FINN estimate)")
+        ax.set_title(f"{s['target']} ({s['fpga_part']}): {s['segments_per_second']:,.0f} segments/s", fontsize=9)
+        ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
