@@ -156,8 +156,9 @@ def shared_input_stream(inputs: dict) -> bool | None:
     return shared
 
 
-def build_member(run_dir: Path, targets: list, out_root: Path, args) -> list[dict]:
-    """Every target's build of one run, verified unless --no-verify; its report in `out_root`."""
+def build_member(run_dir: Path, targets: list, out_root: Path, args) -> tuple[list[dict], tuple | None]:
+    """Every target's build of one run, verified unless --no-verify; its report in `out_root`. Returns the
+    targets' summaries and (speaker, segments) of the verification (None without it)."""
     from bcrnn.dataflow import flow
 
     summaries = []
