@@ -245,6 +245,11 @@ void BinaryBiLSTM(hls::stream<ap_uint<D> > &in, hls::stream<ap_uint<2 * H> > &ou
 #pragma HLS DATAFLOW
     ap_uint<D> seq[T];                              // the input sequence, read by both directions
     ap_uint<H> hf[T], hb[T];                        // forward and backward hidden bits per frame
+    // ping-pong channels whatever the tool version's default: hf is written and read in order, and a FIFO
+    // shallower than T would deadlock (the writer cannot start before the backward direction's last step)
+#pragma HLS STREAM variable = seq type = pipo
+#pragma HLS STREAM variable = hf type = pipo
+#pragma HLS STREAM variable = hb type = pipo
     // The buffers: block RAM by default; with BCRNN_LSTM_BUFFERS_LUTRAM defined before this header (the FINN
     // layer's buffer_ram_style = distributed) LUTRAM (RAM64M: 4 LUTs per 3 bits x 64 frames) instead of blocks
     // whose 512 rows the usual T (150) fills to a third
