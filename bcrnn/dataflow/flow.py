@@ -179,6 +179,13 @@ def summarize(out_dir: str | Path, target: BuildTarget) -> dict:
     return summary
 
 
+def _device_row(summary: dict) -> str:
+    """The device's limits as the last row of a resource table (format_table, format_ensemble_table)."""
+    lim = summary["limits"]
+    return (f"{'device (' + summary['fpga_part'] + ')':34s} {lim.get('LUT', 0):8,d} {lim.get('BRAM_18K', 0):7d} "
+            f"{lim.get('DSP', 0):5d}")
+
+
 def format_table(summary: dict) -> str:
     lines = [f"{'layer':34s} {'LUT':>8s} {'BRAM18':>7s} {'DSP':>5s} {'cycles':>10s}"]
     for layer in summary["layers"]:
@@ -187,9 +194,7 @@ def format_table(summary: dict) -> str:
     t = summary["total"]
     lines.append(f"{'total':34s} {t['LUT']:8,d} {t['BRAM_18K']:7d} {t['DSP']:5d}")
     if summary["limits"]:
-        lim = summary["limits"]
-        lines.append(f"{'device (' + summary['fpga_part'] + ')':34s} {lim.get('LUT', 0):8,d} "
-                     f"{lim.get('BRAM_18K', 0):7d} {lim.get('DSP', 0):5d}")
+        lines.append(_device_row(summary))
     share = summary["lstm_share"]
     lines.append(f"{summary['segments_per_second']:,.0f} segments/s at {summary['clock_mhz']:g} MHz "
                  f"({summary['times_real_time']:,.0f}x real time), bottleneck {summary['bottleneck']} "
@@ -231,8 +236,7 @@ def format_ensemble_table(summary: dict) -> str:
     lines.append(f"{'ensemble (side by side)':34s} {t['LUT']:8,d} {t['BRAM_18K']:7d} {t['DSP']:5d} "
                  f"{summary['segments_per_second']:11,.0f}")
     if lim:
-        lines.append(f"{'device (' + summary['fpga_part'] + ')':34s} {lim.get('LUT', 0):8,d} "
-                     f"{lim.get('BRAM_18K', 0):7d} {lim.get('DSP', 0):5d}")
+        lines.append(_device_row(summary))
         over = [k for k, ok in summary["fits"].items() if not ok]
         lines.append("fits the device" if not over else f"does NOT fit the device: {', '.join(over)} over")
     shared = summary.get("shared_input_stream")
