@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from bcrnn import metrics
+from bcrnn.plotting import figure
 
 # The poster's Tables 1 and 2 (UAR %, model size MB), for the printed comparison.
 POSTER_ROWS = [
@@ -56,53 +57,37 @@ def aggregate(results: list[dict], classes: tuple[str, ...]) -> dict:
 
 
 def plot_confusion(conf, classes, path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     conf = np.asarray(conf, dtype=np.float64)
     norm = conf / np.maximum(conf.sum(1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(1.1 * len(classes) + 2, 1.0 * len(classes) + 1.5))
-    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-    for i in range(len(classes)):
-        for j in range(len(classes)):
-            ax.text(j, i, f"{norm[i, j]:.2f}\n({int(conf[i, j])})", ha="center", va="center", fontsize=8,
-                    color="white" if norm[i, j] > 0.6 else "black")
-    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
-    ax.set_yticks(range(len(classes)), classes)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title, fontsize=10)
-    fig.colorbar(im, ax=ax, fraction=0.046, label="recall")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    with figure(path, dpi=120, figsize=(1.1 * len(classes) + 2, 1.0 * len(classes) + 1.5)) as (fig, ax):
+        im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+        for i in range(len(classes)):
+            for j in range(len(classes)):
+                ax.text(j, i, f"{norm[i, j]:.2f}\n({int(conf[i, j])})", ha="center", va="center", fontsize=8,
+                        color="white" if norm[i, j] > 0.6 else "black")
+        ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+        ax.set_yticks(range(len(classes)), classes)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(title, fontsize=10)
+        fig.colorbar(im, ax=ax, fraction=0.046, label="recall")
 
 
 def plot_curves(results: list[dict], path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
-    for r in results:
-        h = r["history"]
-        ep = np.arange(1, len(h["train_loss"]) + 1)
-        label = f"test {r['test_speaker']} s{r['seed']}"
-        a.plot(ep, h["train_loss"], lw=1, label=label)
-        val = np.array([np.nan if v is None else v for v in h["val_uar"]], dtype=float)
-        validated = np.isfinite(val)  # epochs skipped by validate_every are null
-        b.plot(ep[validated], val[validated], lw=1, label=label)
-        b.scatter([r["best_epoch"]], [r["val_uar"]], s=12)
-    a.set(xlabel="epoch", ylabel="training loss", title="training loss")
-    b.set(xlabel="epoch", ylabel="validation UAR", title="validation UAR (dot: selected epoch)")
-    b.legend(fontsize=6, ncol=2)
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    with figure(path, ncols=2, figsize=(11, 4)) as (fig, (a, b)):
+        for r in results:
+            h = r["history"]
+            ep = np.arange(1, len(h["train_loss"]) + 1)
+            label = f"test {r['test_speaker']} s{r['seed']}"
+            a.plot(ep, h["train_loss"], lw=1, label=label)
+            val = np.array([np.nan if v is None else v for v in h["val_uar"]], dtype=float)
+            validated = np.isfinite(val)  # epochs skipped by validate_every are null
+            b.plot(ep[validated], val[validated], lw=1, label=label)
+            b.scatter([r["best_epoch"]], [r["val_uar"]], s=12)
+        a.set(xlabel="epoch", ylabel="training loss", title="training loss")
+        b.set(xlabel="epoch", ylabel="validation UAR", title="validation UAR (dot: selected epoch)")
+        b.legend(fontsize=6, ncol=2)
+        fig.suptitle(title, fontsize=10)
 
 
 def comparison_table(dataset: str, rows: list[tuple[str, dict, dict]]) -> str:

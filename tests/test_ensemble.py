@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -165,3 +166,63 @@ def test_speaker_batch_norm_members_are_enrolled_on_each_scored_speaker(tmp_path
     enrolled = enrolled_engine(fold_dir / "model.packed.npz", fs, result["validation_speaker"])
     assert not np.array_equal(stored.ref.params["dense_threshold"], enrolled.ref.params["dense_threshold"])
     assert enrolled.ref.meta["batch_norm_speaker"] == result["validation_speaker"]
+
+
+def _repetitions_module():
+    spec = importlib.util.spec_from_file_location("repetitions", Path(__file__).parents[1] / "training/repetitions.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["repetitions"] = module  # its dataclass looks its module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def _ensemble_json(path, fold_uars, wa=0.5, val=0.6):
+    """The fields of an ensemble.py --out file that training/repetitions.py reads."""
+    folds = [{"fold": f, "test_speaker": f"{10 + f}", "test": {"uar": u}} for f, u in fold_uars.items()]
+    path.write_text(json.dumps({"members": ["a", "b"], "folds": folds, "wa_mean": wa, "val_uar_mean": val}))
+    return str(path)
+
+
+def test_repetitions_mean_std_and_gap(tmp_path, capsys):
+    """Mean +- std over repetition means, the pooled fold std, and the gap to a reference, by hand."""
+    repetitions = _repetitions_module()
+    a = _ensemble_json(tmp_path / "a.json", {0: 0.8, 1: 0.6})
+    b = _ensemble_json(tmp_path / "b.json", {0: 0.9, 1: 0.7})
+    c = _ensemble_json(tmp_path / "c.json", {0: 0.85, 1: 0.75})
+    out, png = tmp_path / "rep.json", tmp_path / "rep.png"
+    assert repetitions.main([a, b, "--reference", c, "--out", str(out), "--plot", str(png)]) == 0
+    s = json.loads(out.read_text())
+    assert s["recipe"]["n"] == 2 and s["recipe"]["uar_mean"] == pytest.approx(0.75)
+    assert s["recipe"]["uar_std"] == pytest.approx(0.05)
+    assert s["recipe"]["fold_runs"] == 4 and s["recipe"]["fold_uar_std"] == pytest.approx(0.0125 ** 0.5)
+    assert s["gap_points"] == pytest.approx(-5.0)
+    assert "gap: recipe - reference = -5.0 UAR points" in capsys.readouterr().out
+    assert png.stat().st_size > 0
+
+
+def test_repetitions_refuse_other_folds_and_other_files(tmp_path, capsys):
+    repetitions = _repetitions_module()
+    a = _ensemble_json(tmp_path / "a.json", {0: 0.8, 1: 0.6})
+    partial = _ensemble_json(tmp_path / "partial.json", {0: 0.8})
+    assert repetitions.main([a, partial]) == 2
+    assert "covers folds [0]" in capsys.readouterr().err
+    assert repetitions.main([a, "--reference", partial]) == 2  # a gap over other folds is refused too
+    (tmp_path / "other.json").write_text(json.dumps({"uar_mean": 0.8}))
+    assert repetitions.main([str(tmp_path / "other.json")]) == 2
+    assert "not an ensemble JSON" in capsys.readouterr().err
+    assert repetitions.main([str(tmp_path)]) == 2
+    assert "neither a run folder" in capsys.readouterr().err
+
+
+def test_repetitions_read_every_seed_of_a_run_folder(two_seed_run, tmp_path):
+    """A run folder of two seeds is two repetitions, each scored as its seed's integer reference."""
+    _, run = two_seed_run
+    repetitions = _repetitions_module()
+    reps = repetitions.read_repetitions(run)
+    scores = [json.loads(next(run.glob(f"folds/seed{s}/*/result.json")).read_text())["test_integer"]["uar"]
+              for s in (0, 1)]
+    assert [r.name for r in reps] == [f"{run.name} seed 0", f"{run.name} seed 1"]
+    assert [r.mean for r in reps] == pytest.approx(scores)
+    out = tmp_path / "rep.json"
+    assert repetitions.main([str(run), "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["recipe"]["uar_mean"] == pytest.approx(sum(scores) / 2)

@@ -41,7 +41,8 @@ def summarize(run: Path, folds: set[int] | None = None, seeds: set[int] | None =
         return {"run": str(run), "n": 0}
     uar, wa, sec, val = (np.array([row[i] for row in rows]) for i in (2, 3, 4, 10))
     return {"run": str(run), "n": len(rows), "folds": [row[0] for row in rows],
-            "per_fold_uar": [round(float(u), 3) for u in uar], "selected_epochs": [row[5] for row in rows],
+            "test_speakers": [row[1] for row in rows],
+            "per_fold_uar": [float(u) for u in uar], "selected_epochs": [row[5] for row in rows],
             "uar_mean": float(uar.mean()), "uar_std": float(uar.std()), "wa_mean": float(wa.mean()),
             "wa_std": float(wa.std()), "val_uar_mean": float(val.mean()), "val_uar_std": float(val.std()),
             "train_minutes": float(sec.sum() / 60),
@@ -90,7 +91,8 @@ def main(argv=None) -> int:
         print(f"{run}: UAR {100 * s['uar_mean']:.1f} +- {100 * s['uar_std']:.1f}  WA {100 * s['wa_mean']:.1f} +- "
               f"{100 * s['wa_std']:.1f}  validation UAR {100 * s['val_uar_mean']:.1f} +- {100 * s['val_uar_std']:.1f}"
               f"  over {s['n']} fold runs {s['folds']} {'(integer reference)' if s['integer'] else ''}"
-              f"  per fold {s['per_fold_uar']}  epochs {s['selected_epochs']}  train {s['train_minutes']:.0f} min")
+              f"  per fold {[round(u, 3) for u in s['per_fold_uar']]}  epochs {s['selected_epochs']}"
+              f"  train {s['train_minutes']:.0f} min")
     return 0
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bcrnn.dataflow.no_vivado import prepare_finn
+from bcrnn.plotting import figure
 from bcrnn.yaml_files import load_named_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -248,56 +249,43 @@ def format_ensemble_table(summary: dict) -> str:
 
 def plot_estimates(summaries: list[dict], path: str | Path) -> Path:
     """Per-layer LUT and cycles of each build target side by side (log scale for cycles), the LSTM highlighted."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(len(summaries), 2, figsize=(12, 3.2 * len(summaries)), squeeze=False)
-    for row, s in zip(axes, summaries):
-        names = [layer["layer"].replace("_hls", "").replace("_rtl", "") for layer in s["layers"]]
-        colors = ["tab:red" if n.startswith("BinaryLSTM") else "tab:blue" for n in names]
-        row[0].barh(names, [layer["LUT"] for layer in s["layers"]], color=colors)
-        row[0].set_xlabel("LUT (FINN estimate)")
-        row[0].set_title(f"{s['target']} ({s['fpga_part']}): {s['total']['LUT']:,} LUT in all")
-        row[1].barh(names, [max(layer["cycles"], 1) for layer in s["layers"]], color=colors)
-        row[1].set_xscale("log")
-        row[1].axvline(s["bottleneck_cycles"], color="k", lw=0.8, ls="--")
-        row[1].set_xlabel("cycles per 3-s segment")
-        row[1].set_title(f"{s['segments_per_second']:,.0f} segments/s at {s['clock_mhz']:g} MHz")
-        for ax in row:
-            ax.invert_yaxis()
-            ax.tick_params(axis="y", labelsize=7)
-    fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    size = (12, 3.2 * len(summaries))
+    with figure(path, nrows=len(summaries), ncols=2, figsize=size, squeeze=False) as (fig, axes):
+        for row, s in zip(axes, summaries):
+            names = [layer["layer"].replace("_hls", "").replace("_rtl", "") for layer in s["layers"]]
+            colors = ["tab:red" if n.startswith("BinaryLSTM") else "tab:blue" for n in names]
+            row[0].barh(names, [layer["LUT"] for layer in s["layers"]], color=colors)
+            row[0].set_xlabel("LUT (FINN estimate)")
+            row[0].set_title(f"{s['target']} ({s['fpga_part']}): {s['total']['LUT']:,} LUT in all")
+            row[1].barh(names, [max(layer["cycles"], 1) for layer in s["layers"]], color=colors)
+            row[1].set_xscale("log")
+            row[1].axvline(s["bottleneck_cycles"], color="k", lw=0.8, ls="--")
+            row[1].set_xlabel("cycles per 3-s segment")
+            row[1].set_title(f"{s['segments_per_second']:,.0f} segments/s at {s['clock_mhz']:g} MHz")
+            for ax in row:
+                ax.invert_yaxis()
+                ax.tick_params(axis="y", labelsize=7)
     return path
 
 
 def plot_ensemble(summaries: list[dict], path: str | Path) -> Path:
     """Each target's device fill by an ensemble: per resource, the members' shares stacked against 100%."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(len(summaries), 1, figsize=(8, 1.2 + 1.0 * len(summaries)), squeeze=False)
-    for ax, s in zip(axes[:, 0], summaries):
-        resources = [k for k in ("LUT", "BRAM_18K", "DSP") if s["limits"].get(k)]
-        left = [0.0] * len(resources)
-        for name, member in s["members"].items():
-            share = [100 * member["total"][k] / s["limits"][k] for k in resources]
-            ax.barh(resources, share, left=left, label=name)
-            left = [a + b for a, b in zip(left, share)]
-        ax.axvline(100, color="k", lw=1)
-        ax.set_xlim(0, max(110, max(left) + 5))
-        ax.invert_yaxis()
-        ax.set_xlabel("% of the device (FINN estimate)")
-        ax.set_title(f"{s['target']} ({s['fpga_part']}): {s['segments_per_second']:,.0f} segments/s", fontsize=9)
-        ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    size = (8, 1.2 + 1.0 * len(summaries))
+    with figure(path, nrows=len(summaries), ncols=1, figsize=size, squeeze=False) as (fig, axes):
+        for ax, s in zip(axes[:, 0], summaries):
+            resources = [k for k in ("LUT", "BRAM_18K", "DSP") if s["limits"].get(k)]
+            left = [0.0] * len(resources)
+            for name, member in s["members"].items():
+                share = [100 * member["total"][k] / s["limits"][k] for k in resources]
+                ax.barh(resources, share, left=left, label=name)
+                left = [a + b for a, b in zip(left, share)]
+            ax.axvline(100, color="k", lw=1)
+            ax.set_xlim(0, max(110, max(left) + 5))
+            ax.invert_yaxis()
+            ax.set_xlabel("% of the device (FINN estimate)")
+            ax.set_title(f"{s['target']} ({s['fpga_part']}): {s['segments_per_second']:,.0f} segments/s",
+                         fontsize=9)
+            ax.legend(fontsize=7, loc="lower right")
     return path
