@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EMODB ?= ../shared/data/emodb
 
-.PHONY: setup run test test-fast emodb-baseline emodb-crnn emodb-bcrnn-pair finn-report finn-pair synth rtl-sim clean
+.PHONY: setup run test test-fast emodb-baseline emodb-crnn emodb-bcrnn-pair emodb-repetitions finn-report finn-pair synth rtl-sim clean
 
 setup: $(STAMP)
 
@@ -36,15 +36,25 @@ emodb-baseline: $(STAMP)
 # Issue 6 (docs/ablation.md): the CRNN (also the BCRNN's distillation teacher; ~29 min here), then the reported
 # BCRNN: one member of emodb_bcrnn_fast.yaml and one of emodb_bcrnn_fast_sbn.yaml trained side by side (one core
 # each), then their ensemble scored with the integer reference. TRAIN_FLAGS=--resume continues killed runs.
+# SEED=N repeats a recipe with other seeds, into runs/...-sN (the CRNN: runs/s-crnn-spk-avg-sN, not a teacher);
+# emodb-repetitions then prints the BCRNN pairs' mean over seeds against the CRNN's, and draws every fold.
 TRAIN_FLAGS ?=
+SEED ?=
+SUFFIX = $(if $(SEED),-s$(SEED))
+SEED_FLAG = $(if $(SEED),--seed $(SEED))
 emodb-crnn: $(STAMP)
-	$(BIN)/python training/train.py --config training/configs/emodb_best.yaml --model crnn --data-dir $(EMODB) --out runs/s-crnn-spk-avg --jobs 2 $(TRAIN_FLAGS)
+	$(BIN)/python training/train.py --config training/configs/emodb_best.yaml --model crnn --data-dir $(EMODB) --out runs/s-crnn-spk-avg$(SUFFIX) $(SEED_FLAG) --jobs 2 $(TRAIN_FLAGS)
 
 emodb-bcrnn-pair: $(STAMP)
-	$(BIN)/python training/train.py --config training/configs/emodb_bcrnn_fast.yaml --data-dir $(EMODB) --out runs/bcrnn-fast --threads 1 --no-progress $(TRAIN_FLAGS) & member=$$!; \
-	$(BIN)/python training/train.py --config training/configs/emodb_bcrnn_fast_sbn.yaml --data-dir $(EMODB) --out runs/bcrnn-fast-sbn --threads 1 --no-progress $(TRAIN_FLAGS); sbn=$$?; \
+	$(BIN)/python training/train.py --config training/configs/emodb_bcrnn_fast.yaml --data-dir $(EMODB) --out runs/bcrnn-fast$(SUFFIX) $(SEED_FLAG) --threads 1 --no-progress $(TRAIN_FLAGS) & member=$$!; \
+	$(BIN)/python training/train.py --config training/configs/emodb_bcrnn_fast_sbn.yaml --data-dir $(EMODB) --out runs/bcrnn-fast-sbn$(SUFFIX) $(SEED_FLAG) --threads 1 --no-progress $(TRAIN_FLAGS); sbn=$$?; \
 	wait $$member && test $$sbn -eq 0
-	$(BIN)/python training/ensemble.py runs/bcrnn-fast runs/bcrnn-fast-sbn --out runs/bcrnn-fast-pair.json
+	$(BIN)/python training/ensemble.py runs/bcrnn-fast$(SUFFIX) runs/bcrnn-fast-sbn$(SUFFIX) --out runs/bcrnn-fast$(SUFFIX)-pair.json
+
+emodb-repetitions: $(STAMP)
+	$(BIN)/python training/repetitions.py $(wildcard runs/bcrnn-fast-pair.json runs/bcrnn-fast-s*-pair.json) --label "BCRNN pair" \
+	    --reference runs/s-crnn-spk-avg $(patsubst %/config.json,%,$(wildcard runs/s-crnn-spk-avg-s*/config.json)) --reference-label CRNN \
+	    --plot runs/repetitions.png --out runs/repetitions.json
 
 # FINN build of a trained BCRNN run for both targets (Zynq-7020 small, ZU3EG fast): estimates, HLS/RTL code, the
 # HW graph verified against the integer reference on the run's test speaker; report in build/finn/<run>/.
