@@ -7,7 +7,8 @@ Why: the per-fold spread of a single 1-bit model (docs/ablation.md) is as large 
 averaging independently trained members is the standard way to cut it. The members' packed sizes add up, and so
 does their hardware (one dataflow per member). The validation speaker's UAR is reported too: it, not the test
 score, is what recipes are chosen by. A member trained with speaker batch norm is enrolled on each speaker it
-scores (`enrolled_engine`): its packed file holds its test speaker's thresholds only.
+scores (`enrolled_engine`): its packed file holds its test speaker's thresholds only. `adapt_batch_norm=True`
+enrols every member so, also those trained without it (AdaBN, Li et al. 2016: test-time statistics only).
 """
 
 from __future__ import annotations
@@ -73,11 +74,12 @@ def speaker_posteriors(models: list[PackedEngine], fs: FeatureSet, speaker: str)
     return np.stack([ensemble_posteriors(models, f, stats) for f in features])
 
 
-def score_ensemble(runs: list[Path], fs: FeatureSet, progress: bool = True, seeds: set[int] | None = None) -> dict:
+def score_ensemble(runs: list[Path], fs: FeatureSet, progress: bool = True, seeds: set[int] | None = None,
+                   adapt_batch_norm: bool = False) -> dict:
     """Per-fold and mean +- std scores of the ensemble of `runs` (their `seeds`, default all) over the folds that
-    every run has finished."""
+    every run has finished; with `adapt_batch_norm`, every member enrolled on each scored speaker."""
     per_run = [member_folds(r, seeds) for r in runs]
-    adaptive = [speaker_batch_norm_run(Path(r)) for r in runs]
+    adaptive = [adapt_batch_norm or speaker_batch_norm_run(Path(r)) for r in runs]
     common = sorted(set.intersection(*(set(f) for f in per_run)))
     if not common:
         raise ValueError("the runs have no finished fold in common" + (" with these seeds" if seeds else ""))
@@ -101,6 +103,7 @@ def score_ensemble(runs: list[Path], fs: FeatureSet, progress: bool = True, seed
     wa_mean, wa_std = metrics.mean_std([r["test"]["wa"] for r in rows])
     return {
         "members": [str(r) for r in runs], "seeds": sorted(seeds) if seeds is not None else "all",
+        "enrolled": [str(r) for r, adapts in zip(runs, adaptive) if adapts],
         "models_per_fold": sorted({r["models"] for r in rows}), "n": len(rows),
         "classes": list(fs.classes),
         "uar_mean": uar_mean, "uar_std": uar_std, "wa_mean": wa_mean, "wa_std": wa_std,

@@ -168,6 +168,35 @@ def test_speaker_batch_norm_members_are_enrolled_on_each_scored_speaker(tmp_path
     assert enrolled.ref.meta["batch_norm_speaker"] == result["validation_speaker"]
 
 
+
+def test_adapt_batch_norm_enrols_members_trained_without_it(two_runs):
+    """--adapt-batch-norm: a plain member scores every speaker with that speaker's own batch-norm statistics
+    (thresholds re-estimated on its unlabelled segments), exactly as its enrolled integer network does."""
+    import numpy as np
+
+    from bcrnn.engine import PackedEngine
+    from bcrnn.ensemble import enrolled_engine, score_ensemble, speaker_posteriors
+    from bcrnn.experiment import run_features
+
+    root, (a, _) = two_runs
+    fs = run_features(a, cache_dir=root / "cache", progress=False)
+    plain, adapted = score_ensemble([a], fs, progress=False), score_ensemble([a], fs, False, adapt_batch_norm=True)
+    assert plain["enrolled"] == [] and adapted["enrolled"] == [str(a)]
+    fold_dir = next(a.glob("folds/seed0/fold*"))
+    result = json.loads((fold_dir / "result.json").read_text())
+    assert plain["folds"][0]["test"]["uar"] == pytest.approx(result["test_integer"]["uar"])
+    stored = PackedEngine.load(fold_dir / "model.packed.npz")  # the training speakers' thresholds
+    for role in ("test", "validation"):
+        speaker = result[f"{role}_speaker"]
+        engine = enrolled_engine(fold_dir / "model.packed.npz", fs, speaker)
+        assert engine.ref.meta["batch_norm_speaker"] == speaker
+        assert not np.array_equal(stored.ref.params["dense_threshold"], engine.ref.params["dense_threshold"])
+        y_pred = speaker_posteriors([engine], fs, speaker).argmax(axis=1)
+        y_true = fs.labels[fs.select([speaker])]
+        assert adapted["folds"][0][role]["confusion"] == np.bincount(
+            y_true * len(fs.classes) + y_pred, minlength=len(fs.classes) ** 2).reshape(len(fs.classes), -1).tolist()
+
+
 def _repetitions_module():
     spec = importlib.util.spec_from_file_location("repetitions", Path(__file__).parents[1] / "training/repetitions.py")
     module = importlib.util.module_from_spec(spec)

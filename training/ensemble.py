@@ -5,6 +5,9 @@ runs, or picks seeds.
 
     python training/ensemble.py runs/A runs/B [--seeds 0,1] [--data-dir PATH] [--out runs/ensemble-A-B.json]
 
+Members trained with speaker batch norm are scored with each speaker's own batch-norm statistics (thresholds);
+--adapt-batch-norm does so for every member (test-time adaptation on the speaker's unlabelled segments).
+
 With --out, the confusion matrix summed over the folds is also drawn beside the JSON (.png).
 
 Members must come from runs of the same corpus and folds (checked).
@@ -28,6 +31,9 @@ def main(argv=None) -> int:
     p.add_argument("--cache-dir", default="runs/cache", help="feature cache (default runs/cache)")
     p.add_argument("--seeds", help="comma-separated seeds to take from every run (default: all), e.g. 0,1")
     p.add_argument("--out", help="write the scores to this JSON file (and the confusion matrix to the same name .png)")
+    p.add_argument("--adapt-batch-norm", action="store_true",
+                   help="score every member with each scored speaker's own batch-norm statistics (AdaBN), also "
+                        "members trained without speaker batch norm")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     runs = [Path(r) for r in args.runs]
@@ -47,7 +53,8 @@ def main(argv=None) -> int:
         return 2
     fs = run_features(runs[0], args.data_dir, Path(args.cache_dir), progress=not args.no_progress)
     try:
-        s = score_ensemble(runs, fs, progress=not args.no_progress, seeds=seeds)
+        s = score_ensemble(runs, fs, progress=not args.no_progress, seeds=seeds,
+                           adapt_batch_norm=args.adapt_batch_norm)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -55,6 +62,8 @@ def main(argv=None) -> int:
         print(f"  {r['name']}: test UAR {100 * r['test']['uar']:.1f}  "
               f"validation UAR {100 * r['validation']['uar']:.1f}")
     print(summary_line(s, ", ".join(r.name for r in runs)))
+    if s["enrolled"]:
+        print(f"enrolled on every scored speaker (its own batch-norm statistics): {', '.join(s['enrolled'])}")
     print("\n".join(confusion_lines(s)))
     if args.out:
         out = Path(args.out)
