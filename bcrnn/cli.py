@@ -67,8 +67,9 @@ def predict(files: list[str], model_dirs: list[str], top: int) -> int:
 
 
 def enrol(run_dir: str, files: list[str], out: str, speaker: str | None) -> int:
-    """A model trained with speaker batch norm, enrolled on one speaker: its batch-norm statistics (and so the
-    integer thresholds) from that speaker's own utterances (no labels), packed for `bcrnn predict`."""
+    """A model enrolled on one speaker: its batch-norm statistics (and so the integer thresholds) from that
+    speaker's own utterances (no labels), packed for `bcrnn predict`. Made for models trained with speaker batch
+    norm; on any other BCRNN it is test-time adaptation (AdaBN)."""
     from bcrnn.audio import AudioError, read_audio
     from bcrnn.features import FeatureConfig, Normalizer, log_mel_deltas, segment
     from bcrnn.models import load_checkpoint
@@ -83,9 +84,9 @@ def enrol(run_dir: str, files: list[str], out: str, speaker: str | None) -> int:
         return 2
     model, ckpt = load_checkpoint(ckpt_path)
     if ckpt.get("batch_norm_speaker") is None:
-        print(f"error: {run} was not trained with speaker batch norm: nothing to enrol (use it as it is)",
-              file=sys.stderr)
-        return 2
+        print(f"note: {run} was trained without speaker batch norm: enrolment adapts its thresholds to the speaker "
+              "(AdaBN, as `training/ensemble.py --adapt-batch-norm` scores it); its stored model.packed.npz keeps "
+              "the training speakers' thresholds", file=sys.stderr)
     cfg = FeatureConfig(**ckpt["feature_config"])
     features = []
     for name in files:

@@ -9,7 +9,8 @@ import soundfile
 
 from bcrnn.config import load_config
 from bcrnn.corpora.synth import synth_waveform
-from bcrnn.experiment import run_experiment
+from bcrnn.ensemble import enrolled_engine
+from bcrnn.experiment import run_experiment, run_features
 from bcrnn.reference.packed_file import load_packed, save_packed
 
 
@@ -111,7 +112,7 @@ def test_predict_averages_an_ensemble(tiny_run, tmp_path, capsys):
 def test_enrol_gives_a_speaker_batch_norm_model_that_speakers_thresholds(tmp_path, capsys):
     """`bcrnn enrol` on the test speaker's wav files writes the same integer model that training packed for that
     speaker (its thresholds from the speaker's own statistics); predict then names whose thresholds it runs with.
-    A model trained without speaker batch norm is refused."""
+    A model trained without speaker batch norm is adapted the same way (AdaBN), as ensemble.py scores it."""
     from bcrnn.cli import main
     from bcrnn.corpora.synth import CLASSES, PER_CLASS, load_synth
 
@@ -141,5 +142,14 @@ def test_enrol_gives_a_speaker_batch_norm_model_that_speakers_thresholds(tmp_pat
     run_experiment(load_config(None, {"dataset": "synth", "preset": "tiny", "folds": 1, "epochs": 1,
                                       "batch_size": 16}), plain, cache_dir=tmp_path / "cache", progress=False,
                    quiet=True)
-    assert main(["enrol", str(plain), str(files[0]), "--out", str(tmp_path / "x.npz")]) == 2
-    assert "not trained with speaker batch norm" in capsys.readouterr().err
+    # a model trained without speaker batch norm is adapted (AdaBN): the thresholds ensemble.py scores it with
+    plain_fold = next(plain.glob("folds/seed0/fold*"))
+    assert main(["enrol", str(plain_fold), *map(str, files), "--out", str(tmp_path / "x.npz")]) == 0
+    assert "trained without speaker batch norm" in capsys.readouterr().err
+    adapted = enrolled_engine(plain_fold / "model.packed.npz",
+                              run_features(plain, cache_dir=tmp_path / "cache", progress=False), test_speaker)
+    stored, enrolled = load_packed(plain_fold / "model.packed.npz"), load_packed(tmp_path / "x.npz")
+    assert not np.array_equal(enrolled["dense_threshold"], stored["dense_threshold"])
+    for name in stored:
+        if name != "meta":
+            assert np.array_equal(enrolled[name], adapted.ref.params[name]), name

@@ -168,7 +168,6 @@ def test_speaker_batch_norm_members_are_enrolled_on_each_scored_speaker(tmp_path
     assert enrolled.ref.meta["batch_norm_speaker"] == result["validation_speaker"]
 
 
-
 def test_adapt_batch_norm_enrols_members_trained_without_it(two_runs):
     """--adapt-batch-norm: a plain member scores every speaker with that speaker's own batch-norm statistics
     (thresholds re-estimated on its unlabelled segments), exactly as its enrolled integer network does."""
