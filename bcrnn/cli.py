@@ -1,6 +1,6 @@
 """The `bcrnn` command: `predict` (numpy only, from model.packed.npz), `verify` (integer reference against the
-Brevitas model in deployment mode, layer by layer) and `enrol` (a speaker-batch-norm model's thresholds from one
-speaker's files)."""
+Brevitas model in deployment mode, layer by layer) and `enrol` (a model's thresholds from one speaker's files:
+speaker batch norm's enrolment, AdaBN for models trained without it)."""
 
 from __future__ import annotations
 
@@ -239,7 +239,8 @@ def main(argv=None) -> int:
     ve.add_argument("--limit", type=int, help="at most this many utterances")
     ve.add_argument("--qonnx-segments", type=int, default=16,
                     help="segments also run through the exported QONNX graph with qonnx (0: skip)")
-    en = sub.add_parser("enrol", help="a speaker-batch-norm model's thresholds from one speaker's own files")
+    en = sub.add_parser("enrol", help="a model's thresholds from one speaker's own files (speaker batch norm; "
+                                      "AdaBN for other models)")
     en.add_argument("run_dir", help="run folder (model.pt) or fold folder (best.pt) of a --speaker-batch-norm run")
     en.add_argument("files", nargs="+", help="wav files of one speaker (several utterances, ideally varied)")
     en.add_argument("--out", required=True, help="the enrolled model.packed.npz to write")
