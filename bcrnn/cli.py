@@ -241,7 +241,8 @@ def main(argv=None) -> int:
                     help="segments also run through the exported QONNX graph with qonnx (0: skip)")
     en = sub.add_parser("enrol", help="a model's thresholds from one speaker's own files (speaker batch norm; "
                                       "AdaBN for other models)")
-    en.add_argument("run_dir", help="run folder (model.pt) or fold folder (best.pt) of a --speaker-batch-norm run")
+    en.add_argument("run_dir", help="run folder (model.pt) or fold folder (best.pt) of a BCRNN run (trained with "
+                                    "--speaker-batch-norm, or any: AdaBN)")
     en.add_argument("files", nargs="+", help="wav files of one speaker (several utterances, ideally varied)")
     en.add_argument("--out", required=True, help="the enrolled model.packed.npz to write")
     en.add_argument("--speaker", help="a name for the speaker, recorded in the file")

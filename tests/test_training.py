@@ -103,7 +103,9 @@ def test_recipe_options_round_trip_through_config_json_and_resume(tmp_path):
     logged = re.search(r"average of the last 2 epochs' weights.*val UAR ([0-9.]+)", (out / "train.log").read_text())
     assert f"{json.loads(result_path.read_text())['val_uar']:.3f}" == logged[1]  # the average's, not the last epoch's
     # summarize.py finds the same figure in the log (how runs older than that result.json field are scored)
-    assert _summarize_module().averaged_val_uars(out) == {f"seed0/{result_path.parent.name}": float(logged[1])}
+    from bcrnn.run_summary import averaged_val_uars
+
+    assert averaged_val_uars(out) == {f"seed0/{result_path.parent.name}": float(logged[1])}
     stored = json.loads((out / "config.json").read_text())["experiment"]
     assert stored["normalization"] == "speaker" and stored["train"]["selection"] == "average"
     assert ExperimentConfig.from_dict(stored) == cfg

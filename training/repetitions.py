@@ -15,7 +15,6 @@ Std is the population std, as over folds in metrics.json. All repetitions must c
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from bcrnn.plotting import figure
+from bcrnn.run_summary import summarize
 
 
 @dataclass
@@ -41,13 +41,6 @@ class Repetition:
         return float(np.mean(list(self.uar.values())))
 
 
-def _summarize_module():
-    spec = importlib.util.spec_from_file_location("summarize", Path(__file__).with_name("summarize.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def read_repetitions(path: Path) -> list[Repetition]:
     """The repetitions stored at `path`: every seed of a run folder, or the one of an ensemble JSON."""
     if path.is_file():
@@ -63,7 +56,6 @@ def read_repetitions(path: Path) -> list[Repetition]:
         return [rep]
     if not (path / "config.json").exists():
         raise ValueError(f"{path} is neither a run folder (no config.json) nor an ensemble JSON")
-    summarize = _summarize_module().summarize
     seeds = sorted(int(d.name[len("seed"):]) for d in path.glob("folds/seed*") if d.is_dir())
     reps = []
     for seed in seeds:
