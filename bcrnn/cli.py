@@ -73,9 +73,8 @@ def enrol(run_dir: str, files: list[str], out: str, speaker: str | None) -> int:
     from bcrnn.audio import AudioError, read_audio
     from bcrnn.features import FeatureConfig, Normalizer, log_mel_deltas, segment
     from bcrnn.models import load_checkpoint
-    from bcrnn.packing import pack_model
+    from bcrnn.packing import pack_enrolled
     from bcrnn.reference.packed_file import save_packed
-    from bcrnn.training import adapt_batch_norm
 
     run = Path(run_dir)
     ckpt_path = run / "model.pt" if (run / "model.pt").exists() else run / "best.pt"
@@ -101,8 +100,7 @@ def enrol(run_dir: str, files: list[str], out: str, speaker: str | None) -> int:
         print("error: enrolment needs at least 2 segments of the speaker: give more utterances", file=sys.stderr)
         return 2
     speaker = speaker or f"enrolled on {len(files)} file(s)"
-    n_bytes = save_packed(Path(out), pack_model(adapt_batch_norm(model, x), ckpt["normalizer"], ckpt["classes"],
-                                                ckpt["feature_config"], speaker))
+    n_bytes = save_packed(Path(out), pack_enrolled(model, ckpt, x, speaker))
     print(f"{out}: {run} enrolled on {len(files)} file(s) ({len(x)} segments) of speaker {speaker!r}, "
           f"{n_bytes:,} bytes; run `bcrnn predict --model {out}` on that speaker's files")
     return 0

@@ -53,17 +53,15 @@ def enrolled_engine(packed: Path, fs: FeatureSet, speaker: str) -> PackedEngine:
     belongs to `speaker` (training's test speaker)."""
     from bcrnn.experiment import segment_data
     from bcrnn.models import load_checkpoint
-    from bcrnn.packing import pack_model
+    from bcrnn.packing import pack_enrolled
     from bcrnn.reference.model import ReferenceBCRNN
-    from bcrnn.training import adapt_batch_norm
 
     model, ckpt = load_checkpoint(packed.parent / "best.pt")
     if ckpt.get("batch_norm_speaker") == speaker:
         return PackedEngine.load(packed)
     norm = Normalizer.from_dict(ckpt["normalizer"])
-    adapted = adapt_batch_norm(model, segment_data(fs, [speaker], norm).x)
-    return PackedEngine(ReferenceBCRNN.from_arrays(pack_model(adapted, ckpt["normalizer"], ckpt["classes"],
-                                                              ckpt["feature_config"], speaker)))
+    return PackedEngine(ReferenceBCRNN.from_arrays(pack_enrolled(model, ckpt, segment_data(fs, [speaker], norm).x,
+                                                                 speaker)))
 
 
 def speaker_posteriors(models: list[PackedEngine], fs: FeatureSet, speaker: str) -> np.ndarray:

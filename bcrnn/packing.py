@@ -110,3 +110,13 @@ def pack_model(model: CRNN, normalizer: dict, classes, feature_config: dict,
             "batch_norm_speaker": batch_norm_speaker}
     out["meta"] = np.asarray(json.dumps(meta))
     return out
+
+
+def pack_enrolled(model: CRNN, checkpoint: dict, segments: np.ndarray, speaker: str) -> dict[str, np.ndarray]:
+    """`model` (saved with `checkpoint`) packed with its batch-norm statistics, so its thresholds, measured on
+    `segments` (one speaker's normalized segments, no labels): the enrolment of a model trained with speaker batch
+    norm, test-time adaptation (AdaBN) of any other BCRNN."""
+    from bcrnn.training import adapt_batch_norm
+
+    return pack_model(adapt_batch_norm(model, segments), checkpoint["normalizer"], checkpoint["classes"],
+                      checkpoint["feature_config"], speaker)
