@@ -140,13 +140,12 @@ def run_fold(fs: FeatureSet, fold: Fold, seed: int, cfg: ExperimentConfig, fold_
 def load_teacher(cfg: ExperimentConfig, fold: Fold, seed: int, norm: Normalizer, log: Logger):
     """The teacher run's model of this fold (the same seed's, else seed 0's), frozen in eval mode. It must have
     been trained on the same speakers with the same feature normalization: its best.pt records both."""
-    if not cfg.teacher:
-        raise ValueError("distill_weight > 0 and init_from_teacher need a teacher run (--teacher RUN)")
-    folds = Path(cfg.teacher) / "folds"
+    folds = Path(cfg.teacher) / "folds"  # a run folder: check_teacher_run said so before training began
     candidates = [folds / f"seed{seed}" / fold.name / "best.pt", folds / "seed0" / fold.name / "best.pt"]
     path = next((c for c in candidates if c.is_file()), None)
     if path is None:
-        raise FileNotFoundError(f"teacher {cfg.teacher} has no finished {fold.name} (looked for {candidates[0]})")
+        raise ValueError(f"teacher {cfg.teacher} has no finished {fold.name} (looked for {candidates[0]}): finish "
+                         f"that run first (python training/train.py --out {cfg.teacher} --resume)")
     teacher, ckpt = load_checkpoint(path)
     if sorted(ckpt["fold"]["train"]) != sorted(fold.train) or ckpt["fold"]["test"] != fold.test:
         raise ValueError(f"teacher {path} was trained on other speakers than {fold.name}")
@@ -159,6 +158,19 @@ def load_teacher(cfg: ExperimentConfig, fold: Fold, seed: int, norm: Normalizer,
     log(f"{fold.name}: teacher {path} (distillation weight {cfg.train.distill_weight}, "
         f"T {cfg.train.distill_temperature}; initialization from it: {cfg.init_from_teacher})")
     return teacher.eval()
+
+
+def check_teacher_run(cfg: ExperimentConfig) -> None:
+    """Before anything is loaded or written: a configured teacher must be a run folder, so that a missing teacher
+    (e.g. on a new machine) is said at once with what to do, not after the features are extracted."""
+    if not (cfg.train.distill_weight > 0 or cfg.init_from_teacher):
+        return
+    if not cfg.teacher:
+        raise ValueError("distill_weight > 0 and init_from_teacher need a teacher run (--teacher RUN)")
+    if not (Path(cfg.teacher) / "config.json").is_file():
+        raise ValueError(f"teacher run {cfg.teacher} not found (no {Path(cfg.teacher) / 'config.json'}): train it "
+                         f"first on the same corpus and folds with --model crnn and this normalization "
+                         f"({cfg.normalization!r}), e.g. for Emo-DB `make emodb-crnn EMODB=PATH`, or pass --teacher")
 
 
 def add_integer_scores(result: dict, model, norm: Normalizer, fs: FeatureSet, fold: Fold, fold_dir: Path,
@@ -263,6 +275,7 @@ def run_experiment(cfg: ExperimentConfig, out: Path, resume: bool = False, downl
     """
     out = Path(out)
     parse_fold_selection(only_folds, None)  # syntax, before anything is loaded or written
+    check_teacher_run(cfg)
     prepare_run_folder(out, cfg, resume)
     log = Logger(out / "train.log", quiet=quiet)
     if cfg.threads:

@@ -36,6 +36,11 @@ def test_bad_flags_are_rejected(tmp_path):
     assert r.returncode == 2 and "binary model" in r.stderr
     r = _train("--head-weight-bits", "0", "--preset", "tiny", "--out", str(tmp_path / "r"), cwd=tmp_path)
     assert r.returncode == 2 and "--head-weight-bits must be 1 (binary) to 8" in r.stderr
+    for jobs in ("1", "2"):  # a missing teacher run (a new machine): said at once, nothing written
+        r = _train("--teacher", str(tmp_path / "no-crnn"), "--distill-weight", "0.5", "--preset", "tiny",
+                   "--jobs", jobs, "--out", str(tmp_path / "student"), cwd=tmp_path)
+        assert r.returncode == 2 and "no-crnn not found" in r.stderr and "--model crnn" in r.stderr
+        assert "Traceback" not in r.stderr and not (tmp_path / "student").exists()
 
 
 def test_iemocap_layout_end_to_end(tmp_path):

@@ -1,6 +1,7 @@
 """Training loop: determinism, resume after a kill, and the run folder's reports."""
 
 import json
+import shutil
 from dataclasses import replace
 import re
 from pathlib import Path
@@ -326,9 +327,16 @@ def test_distillation_from_a_teacher_run(tmp_path):
     with pytest.raises(ValueError, match="normalizes features differently"):  # global-normalized student
         run_experiment(_tiny_cfg(teacher=str(teacher_run), distill_weight=0.5), tmp_path / "bad",
                        cache_dir=tmp_path / "cache", progress=False, quiet=True)
-    with pytest.raises(FileNotFoundError, match="no finished"):
+    with pytest.raises(ValueError, match="teacher run .*nothing not found.*train it first"):
         run_experiment(_tiny_cfg(teacher=str(tmp_path / "nothing"), distill_weight=0.5), tmp_path / "bad2",
                        cache_dir=tmp_path / "cache", progress=False, quiet=True)
+    assert not (tmp_path / "bad2").exists()  # said before anything was written
+    unfinished = tmp_path / "crnn-unfinished"  # a teacher run still training (or killed): its fold 1 not there yet
+    shutil.copytree(teacher_run, unfinished)
+    (next(unfinished.rglob("fold01*")) / "best.pt").unlink()
+    with pytest.raises(ValueError, match="no finished fold01.*--resume"):
+        run_experiment(_tiny_cfg(normalization="speaker", teacher=str(unfinished), distill_weight=0.5),
+                       tmp_path / "bad3", cache_dir=tmp_path / "cache", progress=False, quiet=True)
     x, y = torch.randn(4, 7), torch.randn(4, 7)
     assert float(distillation_loss(x, x, 2.0)) == pytest.approx(0.0, abs=1e-6)
     assert float(distillation_loss(x, y, 3.0)) > 0

@@ -138,12 +138,13 @@ def main(argv=None) -> int:
     out = Path(args.out) if args.out else default_out(Path("runs") / f"{cfg.dataset}-{cfg.model}-{cfg.preset}",
                                                         args.resume)
     print(f"run folder: {out}")
-    from bcrnn.experiment import RunFolderError, prepare_run_folder, run_experiment  # heavy: after the checks
+    from bcrnn.experiment import RunFolderError, check_teacher_run, prepare_run_folder, run_experiment  # heavy
 
     if args.jobs > 1:
         try:  # the children always resume (to share the folder): whether this call may, is checked here
+            check_teacher_run(cfg)
             prepare_run_folder(out, cfg, args.resume)
-        except RunFolderError as err:
+        except (RunFolderError, ValueError) as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
         return run_jobs(argv if argv is not None else sys.argv[1:], args.jobs, cfg.threads, out)
