@@ -45,7 +45,12 @@ SEED_FLAG = $(if $(SEED),--seed $(SEED))
 emodb-crnn: $(STAMP)
 	$(BIN)/python training/train.py --config training/configs/emodb_best.yaml --model crnn --data-dir $(EMODB) --out runs/s-crnn-spk-avg$(SUFFIX) $(SEED_FLAG) --jobs 2 $(TRAIN_FLAGS)
 
-emodb-bcrnn-pair: $(STAMP)
+# the members' teacher (their configs name it): trained first where it is missing, resumed where it was cut short
+TEACHER_DONE := runs/s-crnn-spk-avg/metrics.json
+$(TEACHER_DONE): | $(STAMP)
+	$(MAKE) emodb-crnn SEED= TRAIN_FLAGS=--resume
+
+emodb-bcrnn-pair: $(STAMP) $(TEACHER_DONE)
 	$(BIN)/python training/train.py --config training/configs/emodb_bcrnn_fast.yaml --data-dir $(EMODB) --out runs/bcrnn-fast$(SUFFIX) $(SEED_FLAG) --threads 1 --no-progress $(TRAIN_FLAGS) & member=$$!; \
 	$(BIN)/python training/train.py --config training/configs/emodb_bcrnn_fast_sbn.yaml --data-dir $(EMODB) --out runs/bcrnn-fast-sbn$(SUFFIX) $(SEED_FLAG) --threads 1 --no-progress $(TRAIN_FLAGS); sbn=$$?; \
 	wait $$member && test $$sbn -eq 0
