@@ -96,6 +96,8 @@ def load_config(path: str | Path | None, overrides: dict) -> ExperimentConfig:
         raise ValueError(f"normalization must be one of {', '.join(NORMALIZATIONS)}, got {cfg.normalization!r}")
     if not cfg.train.lr > 0:
         raise ValueError(f"lr must be positive, got {cfg.train.lr}")
+    if cfg.train.distill_weight > 0 and not cfg.teacher:
+        raise ValueError("distill_weight > 0 distils from a teacher run: give --teacher RUN")
     if cfg.init_from_teacher and not (cfg.teacher and cfg.model == "bcrnn"):
         raise ValueError("init_from_teacher starts a BCRNN from its teacher run's CRNN: give --model bcrnn and "
                          "--teacher RUN")

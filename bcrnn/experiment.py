@@ -161,12 +161,11 @@ def load_teacher(cfg: ExperimentConfig, fold: Fold, seed: int, norm: Normalizer,
 
 
 def check_teacher_run(cfg: ExperimentConfig) -> None:
-    """Before anything is loaded or written: a configured teacher must be a run folder, so that a missing teacher
-    (e.g. on a new machine) is said at once with what to do, not after the features are extracted."""
+    """Before anything is loaded or written: a configured teacher (load_config has checked that one is named
+    where distillation or initialization uses it) must be a run folder, so that a missing teacher (e.g. on a new
+    machine) is said at once with what to do, not after the features are extracted."""
     if not (cfg.train.distill_weight > 0 or cfg.init_from_teacher):
         return
-    if not cfg.teacher:
-        raise ValueError("distill_weight > 0 and init_from_teacher need a teacher run (--teacher RUN)")
     if not (Path(cfg.teacher) / "config.json").is_file():
         raise ValueError(f"teacher run {cfg.teacher} not found (no {Path(cfg.teacher) / 'config.json'}): train it "
                          f"first on the same corpus and folds with --model crnn and this normalization "

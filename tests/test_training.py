@@ -317,6 +317,8 @@ def test_distillation_from_a_teacher_run(tmp_path):
     assert (tmp_path / "started" / "train.log").read_text().count("weights initialized from the teacher's") == 2
     with pytest.raises(ValueError, match="init_from_teacher"):
         _tiny_cfg(init_from_teacher=True)  # no teacher
+    with pytest.raises(ValueError, match="distill_weight > 0 distils from a teacher run"):
+        _tiny_cfg(distill_weight=0.5)  # no teacher
     plain = run_experiment(_tiny_cfg(normalization="speaker"), tmp_path / "plain", cache_dir=tmp_path / "cache",
                            progress=False, quiet=True)
     losses = [json.loads(p.read_text())["history"]["train_loss"]
