@@ -1,21 +1,16 @@
 """training/ensemble.py: an ensemble of BCRNN runs scored with the integer reference."""
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
 from bcrnn.config import load_config
 from bcrnn.experiment import RunFolderError, member_folder, run_experiment
+from script_loader import load_script
 
 
 def _ensemble_module():
-    spec = importlib.util.spec_from_file_location("ensemble", Path(__file__).parents[1] / "training/ensemble.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("training/ensemble.py")
 
 
 @pytest.fixture(scope="module")
@@ -128,9 +123,7 @@ def test_run_features_reads_the_runs_corpus(two_seed_run, tmp_path):
 def test_summarize_picks_seeds(two_seed_run):
     """training/summarize.py --seeds: one seed's fold runs of a multi-seed run."""
     _, run = two_seed_run
-    spec = importlib.util.spec_from_file_location("summarize", Path(__file__).parents[1] / "training/summarize.py")
-    summarize = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(summarize)
+    summarize = load_script("training/summarize.py")
     both, one = summarize.summarize(run), summarize.summarize(run, seeds={1})
     seed1 = json.loads(next(run.glob("folds/seed1/*/result.json")).read_text())
     assert both["n"] == 2 and one["n"] == 1
@@ -197,11 +190,7 @@ def test_adapt_batch_norm_enrols_members_trained_without_it(two_runs):
 
 
 def _repetitions_module():
-    spec = importlib.util.spec_from_file_location("repetitions", Path(__file__).parents[1] / "training/repetitions.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["repetitions"] = module  # its dataclass looks its module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_script("training/repetitions.py")
 
 
 def _ensemble_json(path, fold_uars, wa=0.5, val=0.6):

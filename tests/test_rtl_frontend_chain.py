@@ -6,7 +6,6 @@ trace) bit for bit, without stalls, with random stalls at both ends, and after a
 the cycles of a segment match the chain's formula (bcrnn.rtl.frontend_files.frontend_chain_cycles). Verilator only
 (a whole segment, ~48,000 cycles per pass)."""
 
-import numpy as np
 import pytest
 
 from bcrnn.reference.model import ReferenceBCRNN

@@ -3,7 +3,6 @@ writers, cell counts map to the right columns, and the command line synthesizes 
 ~10 s per block after its first call on a machine) into one JSON per block and a markdown table with sensible
 numbers."""
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -12,11 +11,10 @@ import pytest
 
 from bcrnn.reference.packed_file import save_packed
 from head_rtl import stand_in_packed
+from script_loader import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("hw_synth", ROOT / "hw" / "synth" / "synth.py")
-synth = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(synth)
+synth = load_script("hw/synth/synth.py", "hw_synth")
 
 
 @pytest.mark.parametrize("block_file", ["blocks.yaml", "blocks-wide.yaml"])

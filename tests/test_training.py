@@ -15,6 +15,7 @@ from bcrnn.experiment import RunFolderError, run_experiment, segment_data
 from bcrnn.features import Normalizer
 from bcrnn.models import build_model
 from bcrnn.training import TrainConfig, fit
+from script_loader import load_script
 
 
 def _fold_data(fs):
@@ -126,12 +127,7 @@ def test_recipe_options_round_trip_through_config_json_and_resume(tmp_path):
 
 def _summarize_module():
     """training/summarize.py, a script, imported as a module."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("summarize", Path(__file__).parents[1] / "training/summarize.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("training/summarize.py")
 
 
 def _tiny_cfg(**kw):
@@ -319,8 +315,8 @@ def test_distillation_from_a_teacher_run(tmp_path):
         _tiny_cfg(init_from_teacher=True)  # no teacher
     with pytest.raises(ValueError, match="distill_weight > 0 distils from a teacher run"):
         _tiny_cfg(distill_weight=0.5)  # no teacher
-    plain = run_experiment(_tiny_cfg(normalization="speaker"), tmp_path / "plain", cache_dir=tmp_path / "cache",
-                           progress=False, quiet=True)
+    run_experiment(_tiny_cfg(normalization="speaker"), tmp_path / "plain", cache_dir=tmp_path / "cache",
+                   progress=False, quiet=True)
     losses = [json.loads(p.read_text())["history"]["train_loss"]
               for p in sorted((tmp_path / "bcrnn" / "folds").rglob("result.json"))]
     plain_losses = [json.loads(p.read_text())["history"]["train_loss"]

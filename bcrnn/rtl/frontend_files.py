@@ -218,7 +218,7 @@ def frontend_chain_cycles(t: int, f: int, kt: int, kf: int, ch: int, c: int, con
     fetch, shift and hand it over), the conv at one window per max(NF*SF, 2) cycles, mvu_int8's pipeline, one cycle
     in maxpool_bits, and the dense layer on the last frame."""
     pt, pf = kt // 2, kf // 2
-    to, fo = t + 2 * pt - kt + 1, f + 2 * pf - kf + 1
+    fo = f + 2 * pf - kf + 1
     frame_bits = (fo // pool_f) * ch
     fill = (kt - pt - 1) * f + kf - pf + 3
     conv = conv0_cycles(t, f, kt, kf, ch, c, conv_pe, conv_simd)
