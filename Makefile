@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EMODB ?= ../shared/data/emodb
 
-.PHONY: setup run test test-fast emodb-baseline emodb-crnn emodb-bcrnn-pair emodb-repetitions finn-report finn-pair synth rtl-sim clean
+.PHONY: setup run test test-fast emodb-baseline emodb-crnn emodb-bcrnn-pair emodb-mixed-pair emodb-repetitions finn-report finn-pair synth rtl-sim clean
 
 setup: $(STAMP)
 
@@ -33,15 +33,21 @@ emodb-baseline: $(STAMP)
 	$(BIN)/python training/train.py --config training/configs/emodb_small.yaml --data-dir $(EMODB) --model crnn --out runs/emodb-crnn-small
 	$(BIN)/python training/train.py --config training/configs/emodb_small.yaml --data-dir $(EMODB) --model bcrnn --out runs/emodb-bcrnn-small
 
-# Issue 6 (docs/ablation.md): the CRNN (also the BCRNN's distillation teacher; ~29 min here), then the reported
-# BCRNN: one member of emodb_bcrnn_fast.yaml and one of emodb_bcrnn_fast_sbn.yaml trained side by side (one core
-# each), then their ensemble scored with the integer reference. TRAIN_FLAGS=--resume continues killed runs.
-# SEED=N repeats a recipe with other seeds, into runs/...-sN (the CRNN: runs/s-crnn-spk-avg-sN, not a teacher);
-# emodb-repetitions then prints the BCRNN pairs' mean over seeds against the CRNN's, and draws every fold.
+# Issue 6 (docs/ablation.md): the CRNN (also the BCRNN's distillation teacher; ~21-29 min here), then the reported
+# BCRNN (session 14): two members of emodb_bcrnn_fast_sbn.yaml (speaker batch norm) with the seeds PAIR_SEEDS,
+# trained side by side (one core each), then their ensemble scored with the integer reference (~70 min here).
+# TRAIN_FLAGS=--resume continues killed runs. PAIR_SEEDS="8 9" repeats the recipe with other seeds; SEED=N repeats
+# the CRNN (into runs/s-crnn-spk-avg-sN, not a teacher) and the earlier mixed pair (emodb-mixed-pair: one
+# all-binary member, emodb_bcrnn_fast.yaml, and one speaker-batch-norm member, both of seed N).
+# emodb-repetitions prints the pairs' mean over repetitions against the CRNN's, and draws every fold.
 TRAIN_FLAGS ?=
 SEED ?=
 SUFFIX = $(if $(SEED),-s$(SEED))
 SEED_FLAG = $(if $(SEED),--seed $(SEED))
+PAIR_SEEDS ?= 6 7
+SEED_A = $(word 1,$(PAIR_SEEDS))
+SEED_B = $(word 2,$(PAIR_SEEDS))
+SBN_TRAIN = $(BIN)/python training/train.py --config training/configs/emodb_bcrnn_fast_sbn.yaml --data-dir $(EMODB) --threads 1 --no-progress $(TRAIN_FLAGS)
 emodb-crnn: $(STAMP)
 	$(BIN)/python training/train.py --config training/configs/emodb_best.yaml --model crnn --data-dir $(EMODB) --out runs/s-crnn-spk-avg$(SUFFIX) $(SEED_FLAG) --jobs 2 $(TRAIN_FLAGS)
 
@@ -51,15 +57,27 @@ $(TEACHER_DONE): | $(STAMP)
 	$(MAKE) emodb-crnn SEED= TRAIN_FLAGS=--resume
 
 emodb-bcrnn-pair: $(STAMP) $(TEACHER_DONE)
+	@test $(words $(PAIR_SEEDS)) -eq 2 && test "$(SEED_A)" != "$(SEED_B)" || { echo "PAIR_SEEDS takes two different seeds, e.g. PAIR_SEEDS=\"6 7\"" >&2; exit 2; }
+	$(SBN_TRAIN) --seed $(SEED_A) --out runs/bcrnn-fast-sbn-s$(SEED_A) & member=$$!; \
+	$(SBN_TRAIN) --seed $(SEED_B) --out runs/bcrnn-fast-sbn-s$(SEED_B); second=$$?; \
+	wait $$member && test $$second -eq 0
+	$(BIN)/python training/ensemble.py runs/bcrnn-fast-sbn-s$(SEED_A) runs/bcrnn-fast-sbn-s$(SEED_B) --out runs/bcrnn-sbn-pair-s$(SEED_A)-s$(SEED_B).json
+
+emodb-mixed-pair: $(STAMP) $(TEACHER_DONE)
 	$(BIN)/python training/train.py --config training/configs/emodb_bcrnn_fast.yaml --data-dir $(EMODB) --out runs/bcrnn-fast$(SUFFIX) $(SEED_FLAG) --threads 1 --no-progress $(TRAIN_FLAGS) & member=$$!; \
-	$(BIN)/python training/train.py --config training/configs/emodb_bcrnn_fast_sbn.yaml --data-dir $(EMODB) --out runs/bcrnn-fast-sbn$(SUFFIX) $(SEED_FLAG) --threads 1 --no-progress $(TRAIN_FLAGS); sbn=$$?; \
+	$(SBN_TRAIN) --out runs/bcrnn-fast-sbn$(SUFFIX) $(SEED_FLAG); sbn=$$?; \
 	wait $$member && test $$sbn -eq 0
 	$(BIN)/python training/ensemble.py runs/bcrnn-fast$(SUFFIX) runs/bcrnn-fast-sbn$(SUFFIX) --out runs/bcrnn-fast$(SUFFIX)-pair.json
 
+CRNN_RUNS = runs/s-crnn-spk-avg $(patsubst %/config.json,%,$(wildcard runs/s-crnn-spk-avg-s*/config.json))
+SBN_PAIRS = $(wildcard runs/bcrnn-sbn-pair-s*.json)
+MIXED_PAIRS = $(filter-out runs/bcrnn-fast-sbn%,$(wildcard runs/bcrnn-fast-pair.json runs/bcrnn-fast-s*-pair.json))
 emodb-repetitions: $(STAMP)
-	$(BIN)/python training/repetitions.py $(wildcard runs/bcrnn-fast-pair.json runs/bcrnn-fast-s*-pair.json) --label "BCRNN pair" \
-	    --reference runs/s-crnn-spk-avg $(patsubst %/config.json,%,$(wildcard runs/s-crnn-spk-avg-s*/config.json)) --reference-label CRNN \
-	    --plot runs/repetitions.png --out runs/repetitions.json
+	@test -n "$(SBN_PAIRS)" || { echo "no runs/bcrnn-sbn-pair-s*.json yet: make emodb-bcrnn-pair first" >&2; exit 2; }
+	$(BIN)/python training/repetitions.py $(SBN_PAIRS) --label "BCRNN pair" --reference $(CRNN_RUNS) \
+	    --reference-label CRNN --plot runs/repetitions.png --out runs/repetitions.json
+	$(if $(MIXED_PAIRS),$(BIN)/python training/repetitions.py $(MIXED_PAIRS) --label "mixed pair" \
+	    --reference $(CRNN_RUNS) --reference-label CRNN --plot runs/repetitions-mixed.png --out runs/repetitions-mixed.json)
 
 # FINN build of a trained BCRNN run for both targets (Zynq-7020 small, ZU3EG fast): estimates, HLS/RTL code, the
 # HW graph verified against the integer reference on the run's test speaker; report in build/finn/<run>/.
@@ -67,9 +85,10 @@ RUN ?= runs/emodb-bcrnn-small
 finn-report: $(STAMP)
 	$(BIN)/python finn_build/build.py $(RUN)
 
-# the reported pair (make emodb-bcrnn-pair) as two dataflows on one ZU3EG, each verified against the reference
+# the reported pair (make emodb-bcrnn-pair, same PAIR_SEEDS) as two dataflows on one ZU3EG, each verified against
+# the reference, the HLS LSTM in C simulation too
 finn-pair: $(STAMP)
-	$(BIN)/python finn_build/build.py runs/bcrnn-fast runs/bcrnn-fast-sbn --folding zu3eg-fast --hls-csim
+	$(BIN)/python finn_build/build.py runs/bcrnn-fast-sbn-s$(SEED_A) runs/bcrnn-fast-sbn-s$(SEED_B) --folding zu3eg-fast --hls-csim
 
 # Yosys resource estimates (synth_xilinx, not Vivado) of every RTL block and of bcrnn_top for the run's model
 synth: $(STAMP)

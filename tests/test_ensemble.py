@@ -79,7 +79,8 @@ def test_seed_selection_and_confusion_plot(two_seed_run, tmp_path, capsys):
     assert picked["confusion"] == seed1["test_integer"]["confusion"]
     assert (tmp_path / "s1.png").stat().st_size > 0
     assert "confusion summed over the folds" in capsys.readouterr().out
-    assert ensemble.main([str(run), "--seeds", "0,1", "--out", str(tmp_path / "both.json")] + common) == 0
+    assert ensemble.main([str(run), "--seeds", "0,1", "--threads", "1", "--out", str(tmp_path / "both.json")]
+                         + common) == 0
     both = json.loads((tmp_path / "both.json").read_text())
     assert both["models_per_fold"] == [2]
     # the run scored its own seed ensemble when it ended: the same figures
@@ -92,6 +93,8 @@ def test_seed_selection_and_confusion_plot(two_seed_run, tmp_path, capsys):
     assert "no finished fold in common with these seeds" in capsys.readouterr().err
     assert ensemble.main([str(run), "--seeds", "one"] + common) == 2
     assert "comma-separated integers" in capsys.readouterr().err
+    assert ensemble.main([str(run), "--threads", "0"] + common) == 2
+    assert "--threads must be at least 1" in capsys.readouterr().err
 
 
 def test_member_folder_is_a_run_folder_of_one_seed(two_seed_run):

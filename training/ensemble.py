@@ -4,6 +4,7 @@ averaged, argmax. A run trained with several seeds scores its own seed ensemble 
 runs, or picks seeds.
 
     python training/ensemble.py runs/A runs/B [--seeds 0,1] [--data-dir PATH] [--out runs/ensemble-A-B.json]
+        [--threads 1]
 
 Members trained with speaker batch norm are scored with each speaker's own batch-norm statistics (thresholds);
 --adapt-batch-norm does so for every member (test-time adaptation on the speaker's unlabelled segments).
@@ -34,8 +35,18 @@ def main(argv=None) -> int:
     p.add_argument("--adapt-batch-norm", action="store_true",
                    help="score every member with each scored speaker's own batch-norm statistics (AdaBN), also "
                         "members trained without speaker batch norm")
+    p.add_argument("--threads", type=int,
+                   help="torch threads of the members' enrolment (default: all cores); 1 beside running trainings, "
+                        "which more threads than free cores slow down many times over")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
+    if args.threads is not None:
+        if args.threads < 1:
+            print("error: --threads must be at least 1", file=sys.stderr)
+            return 2
+        import torch
+
+        torch.set_num_threads(args.threads)
     runs = [Path(r) for r in args.runs]
     try:
         seeds = {int(v) for v in args.seeds.split(",")} if args.seeds else None
