@@ -6,7 +6,7 @@ reference scores, as summarize.py reads them) or an ensemble's JSON written by `
 repetition, the mean +- std of the repetition means and of all fold runs pooled, and, with --reference, the same for
 a baseline and the gap between the two. --plot draws every fold's score per test speaker.
 
-    python training/repetitions.py runs/bcrnn-fast-pair.json runs/bcrnn-fast-s4-pair.json \\
+    python training/repetitions.py runs/bcrnn-sbn-pair-s6-s7.json runs/bcrnn-sbn-pair-s8-s9.json \\
         --reference runs/s-crnn-spk-avg runs/s-crnn-spk-avg-s1 --plot runs/repetitions.png
 
 Std is the population std, as over folds in metrics.json. All repetitions must cover the same folds (checked).
