@@ -48,6 +48,8 @@ PAIR_SEEDS ?= 6 7
 SEED_A = $(word 1,$(PAIR_SEEDS))
 SEED_B = $(word 2,$(PAIR_SEEDS))
 SBN_TRAIN = $(BIN)/python training/train.py --config training/configs/emodb_bcrnn_fast_sbn.yaml --data-dir $(EMODB) --threads 1 --no-progress $(TRAIN_FLAGS)
+# two pair members trained side by side, one core each; fails if either fails
+SIDE_BY_SIDE = $(1) & first=$$!; $(2); second=$$?; wait $$first && test $$second -eq 0
 emodb-crnn: $(STAMP)
 	$(BIN)/python training/train.py --config training/configs/emodb_best.yaml --model crnn --data-dir $(EMODB) --out runs/s-crnn-spk-avg$(SUFFIX) $(SEED_FLAG) --jobs 2 $(TRAIN_FLAGS)
 
@@ -58,26 +60,22 @@ $(TEACHER_DONE): | $(STAMP)
 
 emodb-bcrnn-pair: $(STAMP) $(TEACHER_DONE)
 	@test $(words $(PAIR_SEEDS)) -eq 2 && test "$(SEED_A)" != "$(SEED_B)" || { echo "PAIR_SEEDS takes two different seeds, e.g. PAIR_SEEDS=\"6 7\"" >&2; exit 2; }
-	$(SBN_TRAIN) --seed $(SEED_A) --out runs/bcrnn-fast-sbn-s$(SEED_A) & member=$$!; \
-	$(SBN_TRAIN) --seed $(SEED_B) --out runs/bcrnn-fast-sbn-s$(SEED_B); second=$$?; \
-	wait $$member && test $$second -eq 0
+	$(call SIDE_BY_SIDE,$(SBN_TRAIN) --seed $(SEED_A) --out runs/bcrnn-fast-sbn-s$(SEED_A),$(SBN_TRAIN) --seed $(SEED_B) --out runs/bcrnn-fast-sbn-s$(SEED_B))
 	$(BIN)/python training/ensemble.py runs/bcrnn-fast-sbn-s$(SEED_A) runs/bcrnn-fast-sbn-s$(SEED_B) --out runs/bcrnn-sbn-pair-s$(SEED_A)-s$(SEED_B).json
 
 emodb-mixed-pair: $(STAMP) $(TEACHER_DONE)
-	$(BIN)/python training/train.py --config training/configs/emodb_bcrnn_fast.yaml --data-dir $(EMODB) --out runs/bcrnn-fast$(SUFFIX) $(SEED_FLAG) --threads 1 --no-progress $(TRAIN_FLAGS) & member=$$!; \
-	$(SBN_TRAIN) --out runs/bcrnn-fast-sbn$(SUFFIX) $(SEED_FLAG); sbn=$$?; \
-	wait $$member && test $$sbn -eq 0
+	$(call SIDE_BY_SIDE,$(BIN)/python training/train.py --config training/configs/emodb_bcrnn_fast.yaml --data-dir $(EMODB) --out runs/bcrnn-fast$(SUFFIX) $(SEED_FLAG) --threads 1 --no-progress $(TRAIN_FLAGS),$(SBN_TRAIN) --out runs/bcrnn-fast-sbn$(SUFFIX) $(SEED_FLAG))
 	$(BIN)/python training/ensemble.py runs/bcrnn-fast$(SUFFIX) runs/bcrnn-fast-sbn$(SUFFIX) --out runs/bcrnn-fast$(SUFFIX)-pair.json
 
 CRNN_RUNS = runs/s-crnn-spk-avg $(patsubst %/config.json,%,$(wildcard runs/s-crnn-spk-avg-s*/config.json))
 SBN_PAIRS = $(wildcard runs/bcrnn-sbn-pair-s*.json)
 MIXED_PAIRS = $(filter-out runs/bcrnn-fast-sbn%,$(wildcard runs/bcrnn-fast-pair.json runs/bcrnn-fast-s*-pair.json))
+# one recipe's repetitions (the pair JSONs $(1), named $(2)) against the CRNN's runs, into runs/$(3).json and .png
+REPETITIONS = $(BIN)/python training/repetitions.py $(1) --label "$(2)" --reference $(CRNN_RUNS) --reference-label CRNN --plot runs/$(3).png --out runs/$(3).json
 emodb-repetitions: $(STAMP)
 	@test -n "$(SBN_PAIRS)" || { echo "no runs/bcrnn-sbn-pair-s*.json yet: make emodb-bcrnn-pair first" >&2; exit 2; }
-	$(BIN)/python training/repetitions.py $(SBN_PAIRS) --label "BCRNN pair" --reference $(CRNN_RUNS) \
-	    --reference-label CRNN --plot runs/repetitions.png --out runs/repetitions.json
-	$(if $(MIXED_PAIRS),$(BIN)/python training/repetitions.py $(MIXED_PAIRS) --label "mixed pair" \
-	    --reference $(CRNN_RUNS) --reference-label CRNN --plot runs/repetitions-mixed.png --out runs/repetitions-mixed.json)
+	$(call REPETITIONS,$(SBN_PAIRS),BCRNN pair,repetitions)
+	$(if $(MIXED_PAIRS),$(call REPETITIONS,$(MIXED_PAIRS),mixed pair,repetitions-mixed))
 
 # FINN build of a trained BCRNN run for both targets (Zynq-7020 small, ZU3EG fast): estimates, HLS/RTL code, the
 # HW graph verified against the integer reference on the run's test speaker; report in build/finn/<run>/.
