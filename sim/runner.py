@@ -65,7 +65,7 @@ def prepare_simulator(sim: str) -> None:
 
 def run_bench(sim: str, toplevel: str, sources, test_module: str, parameters: dict | None = None,
               build_dir: str | Path = "build/sim", data: dict | None = None, testcase=None,
-              extra_env: dict | None = None) -> dict:
+              extra_env: dict | None = None, includes=()) -> dict:
     """Build (`build_dir/<sim>/<toplevel>-<hash of sources and parameters>`, reused when neither changed) and run;
     returns what the bench wrote to BENCH_OUT (JSON), plus the number of cocotb tests that passed."""
     from cocotb_tools.runner import get_runner
@@ -91,6 +91,7 @@ def run_bench(sim: str, toplevel: str, sources, test_module: str, parameters: di
         else ["-g2012"]
     build_args += os.environ.get("BCRNN_EXTRA_BUILD_ARGS", "").split()
     runner.build(sources=[str(s) for s in sources], hdl_toplevel=toplevel, parameters=parameters,
+                 includes=[str(i) for i in includes],
                  build_args=build_args, build_dir=build_dir, always=False, timescale=("1ns", "1ps"),
                  log_file=build_dir / "build.log")
     results = build_dir / "results.xml"

@@ -70,6 +70,29 @@ def simulate(packed, segments: np.ndarray, folding, sim: str, build_dir: Path, e
     return out
 
 
+def speaker_segments(run: Path, utterances: int, data_dir=None) -> tuple[np.ndarray, str, list[int]]:
+    """The z-scored 3-s segments of the first `utterances` utterances of a run's (or fold's) test speaker, normalized
+    as the run scored them; returns (segments, speaker, utterance indices)."""
+    from bcrnn.corpora import load_corpus
+    from bcrnn.features import Normalizer, extract_features, segment
+    from bcrnn.models import load_checkpoint
+
+    run = Path(run).resolve()
+    checkpoint = run / "model.pt" if (run / "model.pt").is_file() else run / "best.pt"  # a run, or one of its folds
+    config_path = next((p / "config.json" for p in (run, *run.parents) if (p / "config.json").is_file()), None)
+    if not checkpoint.is_file() or config_path is None or not (run / "model.packed.npz").is_file():
+        raise SystemExit(f"{run}: not a BCRNN run or fold folder (model.pt or best.pt, model.packed.npz, and a "
+                         "config.json here or above)")
+    config = json.loads(config_path.read_text())["experiment"]
+    _, ckpt = load_checkpoint(checkpoint)
+    corpus = load_corpus(config["dataset"], data_dir or config.get("data_dir"))
+    fs = extract_features(corpus, cache_dir=ROOT / "runs" / "cache")
+    speaker = ckpt["fold"]["test"]
+    idx = fs.select([speaker])[:utterances]
+    norm = Normalizer.from_dict(ckpt["normalizer"]).for_speaker(fs, speaker)  # speaker mode: own stats
+    return np.concatenate([norm(segment(fs.features[i], fs.config)) for i in idx]), speaker, idx
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", type=Path)
@@ -82,25 +105,11 @@ def main(argv=None) -> int:
     p.add_argument("--no-finn", action="store_true", help="skip FINN's estimate at the same folding")
     args = p.parse_args(argv)
 
-    from bcrnn.corpora import load_corpus
-    from bcrnn.features import Normalizer, extract_features, segment
-    from bcrnn.models import load_checkpoint
     from bcrnn.reference.packed_file import load_packed
     from bcrnn.rtl.top import Folding, zu3eg_folding
 
     run = args.run_dir.resolve()
-    checkpoint = run / "model.pt" if (run / "model.pt").is_file() else run / "best.pt"  # a run, or one of its folds
-    config_path = next((p / "config.json" for p in (run, *run.parents) if (p / "config.json").is_file()), None)
-    if not checkpoint.is_file() or config_path is None or not (run / "model.packed.npz").is_file():
-        raise SystemExit(f"{run}: not a BCRNN run or fold folder (model.pt or best.pt, model.packed.npz, and a "
-                         "config.json here or above)")
-    config = json.loads(config_path.read_text())["experiment"]
-    _, ckpt = load_checkpoint(checkpoint)
-    corpus = load_corpus(config["dataset"], args.data_dir or config.get("data_dir"))
-    fs = extract_features(corpus, cache_dir=ROOT / "runs" / "cache")
-    idx = fs.select([ckpt["fold"]["test"]])[: args.utterances]
-    norm = Normalizer.from_dict(ckpt["normalizer"]).for_speaker(fs, ckpt["fold"]["test"])  # speaker mode: own stats
-    segments = np.concatenate([norm(segment(fs.features[i], fs.config)) for i in idx])
+    segments, speaker, idx = speaker_segments(run, args.utterances, args.data_dir)
     packed = load_packed(run / "model.packed.npz")
     folding = args.folding or zu3eg_folding(packed)
     print(f"folding: {folding}")
@@ -110,7 +119,7 @@ def main(argv=None) -> int:
         r = simulate(packed, segments, Folding.load(folding), sim, out_root / sim)
         results[sim] = r
         print(f"{sim}: bcrnn_top == reference on {r['total_values']:,} values ({len(idx)} utterances, "
-              f"{r['segments']} segments of speaker {ckpt['fold']['test']}, labels included); latency "
+              f"{r['segments']} segments of speaker {speaker}, labels included); latency "
               f"{r['latency_cycles']:,} cycles, {r['throughput_cycles']:,} cycles per segment back to back -> "
               f"{r['segments_per_second_200mhz']:,.0f} segments/s at 200 MHz ({r['seconds']:.0f} s simulated)")
     if not args.no_finn:

