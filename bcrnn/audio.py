@@ -45,6 +45,8 @@ def to_mono_16k(samples: np.ndarray, sample_rate: int, source: str = "<array>") 
 def read_audio(path: str | Path) -> np.ndarray:
     """Read an audio file as float32 mono at 16 kHz, or raise `AudioError` saying why not."""
     path = Path(path)
+    if path.is_dir():
+        raise AudioError(f"{path}: a folder, not an audio file (give the files in it, e.g. {path}/*.wav)")
     if not path.is_file():
         raise AudioError(f"{path}: no such file")
     try:

@@ -26,6 +26,7 @@ def predict(files: list[str], model_dirs: list[str], top: int) -> int:
     from bcrnn.audio import AudioError, read_audio
     from bcrnn.features import FeatureConfig, Normalizer, log_mel_deltas
     from bcrnn.reference.model import ReferenceBCRNN, ensemble_posteriors
+    from bcrnn.speech import find_speech
 
     try:
         models = [ReferenceBCRNN.load(_packed_path(Path(d))) for d in model_dirs]
@@ -42,10 +43,16 @@ def predict(files: list[str], model_dirs: list[str], top: int) -> int:
     failures, loaded = 0, []
     for name in files:
         try:
-            loaded.append((name, log_mel_deltas(read_audio(name), cfg)))
+            samples = read_audio(name)
         except AudioError as err:
             print(f"{name}: error: {err}", file=sys.stderr)
             failures += 1
+            continue
+        check = find_speech(samples)
+        if not check.found:  # a result, not an error: nothing here for the model to judge
+            print(f"{name}: no speech found ({check.reason()})")
+            continue
+        loaded.append((name, log_mel_deltas(samples, cfg)))
     stats = None
     if any(m.normalization == "speaker" for m in models) and loaded:
         # the model was trained with every speaker z-scored by its own statistics: take them from the files given

@@ -39,6 +39,41 @@ def test_predict_uses_numpy_only_and_survives_bad_files(tiny_run, tmp_path):
     assert "empty.wav: error" in r.stderr and "no.wav: error" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_predict_finds_no_speech_in_silence_constants_and_faint_noise(tiny_run, tmp_path, capsys, emodb_dir):
+    """Input with nothing to judge gets "no speech found", not an emotion; a real Emo-DB utterance still gets one;
+    a folder given as a file is named as a folder."""
+    from bcrnn.cli import main
+
+    rng = np.random.default_rng(0)
+    inputs = {"silence": np.zeros(32000, np.float32), "constant": np.full(32000, 0.3, np.float32),
+              "faint_noise": (rng.normal(size=32000) * 10 ** (-75 / 20)).astype(np.float32)}
+    for name, samples in inputs.items():
+        soundfile.write(tmp_path / f"{name}.wav", samples, 16000)
+    speech = sorted((emodb_dir / "wav").glob("*.wav") if (emodb_dir / "wav").is_dir() else emodb_dir.glob("*.wav"))
+    files = [str(tmp_path / f"{n}.wav") for n in inputs] + [str(speech[0])]
+    assert main(["predict", *files, "--model", str(tiny_run)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    for name in inputs:
+        line = next(x for x in out if x.startswith(str(tmp_path / f"{name}.wav")))
+        assert "no speech found" in line and not any(c in line for c in ("angry", "happy", "sad", "neutral")), line
+    line = next(x for x in out if x.startswith(str(speech[0])))
+    assert "no speech found" not in line and any(c in line for c in ("angry", "happy", "sad", "neutral")), line
+    assert main(["predict", str(tmp_path), "--model", str(tiny_run)]) == 1
+    assert "a folder, not an audio file" in capsys.readouterr().err
+
+
+def test_speech_check_on_levels():
+    from bcrnn.speech import ACTIVE_DBFS, find_speech
+
+    t = np.arange(16000) / 16000
+    tone = 0.1 * np.sin(2 * np.pi * 220 * t)                     # -23 dBFS for a second
+    assert find_speech(tone).found and find_speech(tone).active_seconds > 0.9
+    assert not find_speech(tone[:1600]).found                     # 0.1 s is too short
+    quiet = tone * 10 ** ((ACTIVE_DBFS - 10 + 23) / 20)            # 10 dB under the threshold
+    assert not find_speech(quiet).found and find_speech(quiet).peak_dbfs < ACTIVE_DBFS
+    assert find_speech(np.zeros(100)).peak_dbfs == -np.inf and "digital silence" in find_speech(np.zeros(100)).reason()
+
+
 def test_predict_without_a_model_is_a_clear_error(tmp_path):
     from bcrnn.cli import main
 
