@@ -1,6 +1,6 @@
 """A whole experiment: corpus -> features -> speaker-independent folds x seeds -> reports in one run folder.
 
-Layout of a run folder (DESIGN.md): config.json, train.log, folds/seed<S>/<fold>/{last.pt,best.pt,result.json},
+Layout of a run folder: config.json, train.log, folds/seed<S>/<fold>/{last.pt,best.pt,result.json},
 metrics.json, confusion.png, curves.png, size.json, model.pt (the first fold's best model); with several seeds
 (BCRNN), ensemble.json and ensemble.png: the seeds' ensemble scored per fold with the integer reference.
 A fold with a result.json is done; `resume=True` skips it and continues a fold that has only last.pt.

@@ -1,7 +1,7 @@
 """QONNX export of a trained BCRNN, checked numerically: `model.qonnx.onnx` plus a sidecar JSON.
 
 Brevitas' `export_qonnx(..., dynamo=False)` (torch 2.13's default dynamo exporter silently exported an LSTM as
-constant zeros, TOOLCHAIN.md); the BiLSTM stands in the graph as one `bcrnn.custom_op::BinaryLSTM` node that
+constant zeros, docs/toolchain.md); the BiLSTM stands in the graph as one `bcrnn.custom_op::BinaryLSTM` node that
 qonnx executes through the integer reference. Every export is executed by qonnx and compared with the reference.
 """
 

@@ -1,6 +1,6 @@
 """Log-Mel + delta + delta-delta features, 3-second segments, training-set normalization and a disk cache.
 
-The front end of the 3-D ACRNN (REFERENCE.md): 40 Mel bands from a 25 ms Hamming window every 10 ms, with
+The front end of the 3-D ACRNN (Chen et al., 2018): 40 Mel bands from a 25 ms Hamming window every 10 ms, with
 first and second time derivatives (N=2) as channels 2 and 3. Utterances are cut into 300-frame segments;
 shorter ones are padded with *silence* (the -80 dB floor in the static channel, zero slope in the deltas)
 rather than with zeros, which in the log domain would be a loud, flat spectrum.

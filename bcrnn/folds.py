@@ -20,7 +20,7 @@ class Fold:
 def speaker_folds(speakers, n_folds: int | None = None) -> list[Fold]:
     """Fold k tests speaker k and validates on speaker k+1 (cyclically) of the sorted speaker list.
 
-    With 10 speakers this is the 10-fold protocol of REFERENCE.md; `n_folds` < number of speakers runs the
+    With 10 speakers this is the 10-fold leave-one-speaker-out protocol of Emo-DB; `n_folds` < number of speakers runs the
     first `n_folds` of them. No speaker is ever in two roles of one fold.
     """
     speakers = sorted(set(speakers))

@@ -99,7 +99,7 @@ def test_bad_model_arguments_raise_clear_errors():
 
 def test_paper_preset_has_the_acrnn_size():
     n = build_model("crnn", "paper", 4).n_parameters()
-    assert 1.85e6 < n < 2.0e6  # REFERENCE.md: 1-conv 3-D ACRNN ~1.9 M parameters
+    assert 1.85e6 < n < 2.0e6  # the 3-D ACRNN's 1-conv sizes: ~1.9 M parameters
 
 
 def test_packed_size_is_at_least_24x_smaller_for_the_small_bcrnn():

@@ -91,7 +91,7 @@ def step_bcrnn_finish_streamline(model, cfg):
     affine = json.loads(affine)
     model = model.transform(t.DropInputQuantizer())
     model = model.transform(t.OutputAffineToFixedPoint(affine["mult"], affine["offset"], affine["frac"]))
-    # TOOLCHAIN.md: after streamlining, thresholds can be fractional or below the accumulator's range
+    # after streamlining (docs/toolchain.md), thresholds can be fractional or below the accumulator's range
     model = model.transform(InferDataTypes()).transform(RoundAndClipThresholds())
     leftover = [n.op_type for n in model.graph.node if n.op_type in ("Mul", "Add", "BatchNormalization")
                 and n.name != "OutputOffset" and not n.output[0].startswith("OutputOffset")]

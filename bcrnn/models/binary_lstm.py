@@ -1,7 +1,7 @@
 """The binary LSTM of the poster, built from Brevitas quantizers (Eq. 4 with W d_t ~ alpha W^b beta d^b_t).
 
 Why our own cell and not Brevitas' QuantLSTM: QuantLSTM exports a QuantLSTMCell node that qonnx cannot process
-and is ~3.7x slower here (TOOLCHAIN.md). The cell below keeps the gate weights in one `QuantLinear`
+and is ~3.7x slower (docs/toolchain.md). The cell below keeps the gate weights in one `QuantLinear`
 (binary, per-row alpha), binarizes d_t = [x_t, h_t-1] with a learned scale beta, and leaves the rest of the
 LSTM (sigmoid/tanh gates, c_t = f c_t-1 + i g, h_t = o tanh(c_t)) as the poster says.
 

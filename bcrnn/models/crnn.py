@@ -8,7 +8,7 @@ One `CRNNConfig` describes both; `binary=True` swaps every layer for its Brevita
 Binary version: weights are +-alpha (per output channel), activations are sign() (+-1), the first conv sees
 8-bit features, the LSTM gate pre-activation alpha W^b beta d^b_t is a binary matrix-vector product, and the
 LSTM's binary output sequence is summed over time (an integer per unit) before the binary FC layers.
-All of it folds into integer thresholds at deployment (DESIGN.md's numeric contract).
+All of it folds into integer thresholds at deployment (docs/numeric_spec.md).
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ _SMALL = CRNNConfig(conv=((64, 5, 3, 2, 4),), dense=256, lstm_hidden=64, fc=64)
 _WIDE = CRNNConfig(conv=((64, 5, 3, 2, 4),), dense=768, lstm_hidden=128, fc=64)
 
 PRESETS: dict[str, CRNNConfig] = {
-    # the 3-D ACRNN 1-conv sizes (REFERENCE.md): 128 maps, 768 dense, BiLSTM 128, FC 64 (~1.9 M parameters)
+    # the 3-D ACRNN 1-conv sizes: 128 maps, 768 dense, BiLSTM 128, FC 64 (~1.9 M parameters)
     "paper": CRNNConfig(conv=((128, 5, 3, 2, 4),), dense=768, lstm_hidden=128, fc=64),
     # CPU-friendly: ~0.34 M parameters, ~15 s per Emo-DB epoch binarized on 2 cores
     "small": _SMALL,
