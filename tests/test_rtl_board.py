@@ -52,3 +52,55 @@ def test_board_answers_real_segments_over_uart(emodb_segments, tmp_path):
     assert out["tests_passed"] == 2
     assert out["segments"] == 2 and out["bytes_sent"] == 2 * 3 * 300 * 40
     assert out["values_compared"] == 2 * 8
+
+
+class ReferenceLink:
+    """A stand-in board on the host's side of the serial protocol: it decodes each segment's bytes, runs the integer
+    reference and answers with the output word (the RTL's side of the same protocol is the bench above)."""
+
+    def __init__(self, packed, corrupt: bool = False, mute: bool = False):
+        from bcrnn.reference.model import ReferenceBCRNN
+        from bcrnn.rtl.board import result_format
+
+        self.ref, self.corrupt, self.mute = ReferenceBCRNN.from_arrays(packed), corrupt, mute
+        self.label_bits, self.classes, self.logit_bits = result_format(packed)
+        self.pending = b""
+
+    def write(self, data: bytes) -> None:
+        codes = np.frombuffer(data, np.int8).reshape(300, 40, 3).transpose(2, 0, 1)
+        logits = self.ref.forward(codes).astype(np.int64)
+        if self.corrupt:
+            logits[0] += 1
+        word = int(np.argmax(logits)) | (pack_word(logits, self.logit_bits) << self.label_bits)
+        out_bits = self.label_bits + self.classes * self.logit_bits
+        self.pending = b"" if self.mute else word.to_bytes((out_bits + 7) // 8, "little")
+
+    def read(self, n: int) -> bytes:
+        out, self.pending = self.pending[:n], self.pending[n:]
+        return out
+
+
+def test_host_script_classifies_wav_files_through_the_protocol(emodb_segments, emodb_dir, tmp_path):
+    import soundfile
+
+    from bcrnn.board_host import Board, BoardError, classify
+    from bcrnn.packing import pack_model
+    from bcrnn.reference.model import ReferenceBCRNN
+
+    fs, norm, x = emodb_segments
+    packed = pack_model(trained_like({}, x), norm.to_dict(), fs.classes, fs.config.__dict__)
+    ref = ReferenceBCRNN.from_arrays(packed)
+    wavs = sorted((emodb_dir / "wav").glob("03*.wav") if (emodb_dir / "wav").is_dir() else emodb_dir.glob("03*"))[:2]
+    silence = tmp_path / "silence.wav"
+    soundfile.write(silence, np.zeros(16000, np.float32), 16000)
+    lines = []
+    files = [str(w) for w in wavs] + [str(silence)]
+    assert classify(Board(ReferenceLink(packed), packed), ref, files, check=True, out=lines.append) == 0
+    by_file = {line.split(": ")[0]: line.split(": ", 1)[1] for line in lines}
+    assert len(lines) == 3 and "no speech found" in by_file[str(silence)]
+    for wav in wavs:
+        assert by_file[str(wav)].split()[0] in fs.classes and "[== reference]" in by_file[str(wav)]
+    with pytest.raises(BoardError, match="board logits"):
+        classify(Board(ReferenceLink(packed, corrupt=True), packed), ref, files[:1], check=True, out=lines.append)
+    with pytest.raises(BoardError, match="timeout"):
+        classify(Board(ReferenceLink(packed, mute=True), packed), ref, files[:1], out=lines.append)

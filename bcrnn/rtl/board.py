@@ -81,6 +81,15 @@ def result_bytes(out_bits: int) -> int:
     return (out_bits + 7) // 8
 
 
+def result_format(packed) -> tuple[int, int, int]:
+    """(label bits, classes, logit bits) of the board built from a packed model (the widths bcrnn.rtl.head_files
+    gives output_argmax)."""
+    from bcrnn.rtl.head_files import label_width, logit_range, signed_width
+
+    classes = int(np.asarray(packed["out_weight_bits"]).shape[0])
+    return label_width(classes), classes, signed_width(*logit_range(packed))
+
+
 def decode_result(data: bytes, label_bits: int, classes: int, logit_bits: int) -> tuple[int, np.ndarray]:
     """The board's answer for one segment -> (label, logits)."""
     word = int.from_bytes(data, "little")
