@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EMODB ?= ../shared/data/emodb
 
-.PHONY: setup run test test-fast emodb-baseline emodb-crnn emodb-bcrnn-pair emodb-mixed-pair emodb-repetitions finn-report finn-pair synth rtl-sim clean
+.PHONY: setup run test test-fast emodb-baseline emodb-crnn emodb-bcrnn-pair emodb-mixed-pair emodb-repetitions finn-report finn-pair synth rtl-sim pnr board gate-level clean
 
 setup: $(STAMP)
 
@@ -99,6 +99,25 @@ synth: $(STAMP)
 # bcrnn_top simulated on 20 utterances of the run's test speaker, compared with the reference at every boundary
 rtl-sim: $(STAMP)
 	$(BIN)/python sim/top.py $(RUN) --utterances 20 --sim verilator icarus
+
+# ECP5 place-and-route (nextpnr-ecp5, timing-driven, FREQ MHz) of a wide (hw) preset run: every block out of context,
+# the whole network and the ULX3S board top with its bitstream (make board: the board only); cycles per segment
+# simulated first (Verilator, 2 utterances) so the report gives segments/s at the measured Fmax; build/pnr/pnr.md
+FREQ ?= 100
+ECP5_FOLDING ?= ecp5-wide
+ECP5_CYCLES = build/rtl/$(notdir $(RUN))-$(ECP5_FOLDING)
+PNR = $(BIN)/python -m bcrnn.rtl.pnr --blocks hw/impl/blocks-ecp5.yaml --packed $(RUN)/model.packed.npz --freq $(FREQ) \
+	--folding $(ECP5_FOLDING) --cycles-from $(ECP5_CYCLES)/top_sim.json
+$(ECP5_CYCLES)/top_sim.json: | $(STAMP)
+	$(BIN)/python sim/top.py $(RUN) --utterances 2 --sim verilator --no-finn --folding $(ECP5_FOLDING) --out $(ECP5_CYCLES)
+pnr: $(STAMP) $(ECP5_CYCLES)/top_sim.json
+	$(PNR)
+board: $(STAMP) $(ECP5_CYCLES)/top_sim.json
+	$(PNR) ulx3s
+
+# the placed netlist of bcrnn_top simulated gate by gate on 4 real segments of the run's test speaker
+gate-level: $(STAMP)
+	$(BIN)/python sim/gate_level.py $(RUN) --segments 4 --freq $(FREQ)
 
 clean:
 	rm -rf build runs/cache

@@ -4,7 +4,8 @@
 
 Takes the first N utterances of the run's test speaker (all their 3-s segments, streamed back to back), checks
 every layer boundary and the label against bcrnn.reference, and prints cycles per segment (latency of the first,
-and the interval between consecutive outputs = throughput) and segments per second at 200 MHz; then, where the
+and the interval between consecutive outputs = throughput) and segments per second at an ASSUMED 200 MHz (the ZU3EG
+target's clock, which no tool here checks; bcrnn.rtl.pnr measures an ECP5's Fmax by place-and-route); then, where the
 run has its QONNX export, FINN's estimate of the same network at the same folding (bcrnn.rtl.top.
 finn_folding_config; FINN's analytical estimates, no Vivado; build/finn/<run>/rtl-<folding>).
 """
@@ -121,7 +122,8 @@ def main(argv=None) -> int:
         print(f"{sim}: bcrnn_top == reference on {r['total_values']:,} values ({len(idx)} utterances, "
               f"{r['segments']} segments of speaker {speaker}, labels included); latency "
               f"{r['latency_cycles']:,} cycles, {r['throughput_cycles']:,} cycles per segment back to back -> "
-              f"{r['segments_per_second_200mhz']:,.0f} segments/s at 200 MHz ({r['seconds']:.0f} s simulated)")
+              f"{r['segments_per_second_200mhz']:,.0f} segments/s at an assumed 200 MHz (clock not checked; ECP5 "
+              f"Fmax: python -m bcrnn.rtl.pnr) ({r['seconds']:.0f} s simulated)")
     if not args.no_finn:
         results["finn"] = finn_estimate(run, folding, out_root / args.sim[0] / "rtl" / "bcrnn_top.json")
     (out_root / "top_sim.json").write_text(json.dumps(results, indent=1))
@@ -148,7 +150,7 @@ def finn_estimate(run: Path, folding: str, description_json: Path) -> dict | Non
     target = replace(flow.BuildTarget.load("zu3eg-fast"), name=name, target_fps=None, folding_config=str(config))
     summary = flow.summarize(flow.run_build(run, target, out), target)
     print(f"FINN estimate at the same folding ({config}): {summary['bottleneck_cycles']:,} cycles per segment "
-          f"({summary['bottleneck']}) -> {summary['segments_per_second']:,.0f} segments/s at 200 MHz; "
+          f"({summary['bottleneck']}) -> {summary['segments_per_second']:,.0f} segments/s at an assumed 200 MHz; "
           f"{summary['total']['LUT']:,} LUT, {summary['total']['BRAM_18K']} BRAM_18K, {summary['total']['DSP']} DSP "
           "(FINN's analytical estimates of its own layers, not of this RTL)")
     return summary

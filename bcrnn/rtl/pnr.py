@@ -162,9 +162,11 @@ def timing(report: dict) -> dict:
 
 def implement(name: str, spec: dict, packed: dict, out_dir=DEFAULT_OUT, freq: float = 100.0, device: str = "85k",
               package: str = "CABGA381", speed: int = 6, seed: int = 1, netlist: bool = False,
-              bitstream: bool = True, timeout: float = 4 * 3600, progress=print) -> dict:
+              bitstream: bool = True, cycles_per_segment: int | None = None, timeout: float = 4 * 3600,
+              progress=print) -> dict:
     """Synthesize, place and route one block of a blocks YAML (hw/synth/), out of context unless the spec names a
-    pin constraint file (`lpf:`, relative to the repository); writes <out_dir>/<name>.json and returns it."""
+    pin constraint file (`lpf:`, relative to the repository); writes <out_dir>/<name>.json and returns it. With
+    `cycles_per_segment` (simulated, e.g. by sim/top.py), also the segments per second at the measured Fmax."""
     out_dir = Path(out_dir).resolve()
     work = out_dir / name
     if work.exists():
@@ -198,6 +200,11 @@ def implement(name: str, spec: dict, packed: dict, out_dir=DEFAULT_OUT, freq: fl
               "seconds": {"synthesis": round(t1 - t0, 1), "place_and_route": round(t2 - t1, 1)},
               "tools": {"yosys": stat.get("creator", ""), "nextpnr": _first_line(work / "nextpnr.log")},
               "clock_source": "measured: nextpnr-ecp5 static timing analysis after routing"}
+    if cycles_per_segment:
+        fmax = min(v["achieved_mhz"] for v in tim["fmax"].values())
+        result |= {"cycles_per_segment": int(cycles_per_segment),
+                   "segments_per_second_at_fmax": round(fmax * 1e6 / cycles_per_segment, 1),
+                   "segments_per_second_source": "cycles per segment from simulation x Fmax from nextpnr"}
     (out_dir / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
 
@@ -211,8 +218,8 @@ def _first_line(log: Path) -> str:
 
 
 def markdown_table(results: list[dict]) -> str:
-    rows = ["| block | device | " + " | ".join(COLUMNS) + " | target MHz | Fmax MHz | met | critical path |",
-            "|---|---|" + "---:|" * (len(COLUMNS) + 2) + "---|---|"]
+    rows = ["| block | device | " + " | ".join(COLUMNS) + " | target MHz | Fmax MHz | met | segments/s at Fmax | "
+            "critical path |", "|---|---|" + "---:|" * (len(COLUMNS) + 2) + "---|---:|---|"]
     for r in results:
         res = r["resources"]
         fmax = min((v["achieved_mhz"] for v in r["fmax"].values()), default=0.0)
@@ -222,7 +229,9 @@ def markdown_table(results: list[dict]) -> str:
                f"{worst.get('routing_ns', 0)} ns routing)" if worst else ""
         rows.append(f"| {r['block']} | {r['device']}{' (out of context)' if r['out_of_context'] else ''} | "
                     + " | ".join(f"{res[c]:,}" if res[c] is not None else "?" for c in COLUMNS)
-                    + f" | {r['target_mhz']:g} | {fmax:.1f} | {'yes' if r['timing_met'] else 'NO'} | {path} |")
+                    + f" | {r['target_mhz']:g} | {fmax:.1f} | {'yes' if r['timing_met'] else 'NO'} | "
+                    + (f"{r['segments_per_second_at_fmax']:,.0f} |" if "cycles_per_segment" in r else " |")
+                    + f" {path} |")
     return ("Placed and routed with nextpnr-ecp5 (timing-driven); Fmax from its static timing analysis after "
             "routing; resources from nextpnr (LUT4 = logic + carry + distributed-RAM LUTs).\n\n" + "\n".join(rows) + "\n")
 
@@ -239,7 +248,12 @@ def main(argv=None) -> int:
     parser.add_argument("--package", default="CABGA381", help="package (default: CABGA381, the ULX3S's)")
     parser.add_argument("--speed", type=int, default=6, choices=(6, 7, 8), help="speed grade (default: 6)")
     parser.add_argument("--seed", type=int, default=1, help="placer seed (default: 1)")
+    parser.add_argument("--folding", help="folding of the whole network (bcrnn_top, ulx3s) instead of the block "
+                        "list's: a name in hw/rtl/folding/ or a YAML file")
     parser.add_argument("--netlist", action="store_true", help="also write the synthesized netlist (netlist.v)")
+    parser.add_argument("--cycles", type=int, help="simulated cycles per segment of the design (bcrnn_top, ulx3s): "
+                        "reported as segments/s at the measured Fmax")
+    parser.add_argument("--cycles-from", help="the same, read from sim/top.py's top_sim.json (its first simulator)")
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="output folder (default: %(default)s)")
     args = parser.parse_args(argv)
     blocks = synth.load_blocks(args.blocks)
@@ -248,13 +262,23 @@ def main(argv=None) -> int:
     if unknown:
         parser.error(f"unknown blocks {unknown}: {', '.join(blocks)}")
     packed = synth.load_model(args.packed, args.preset)
+    cycles = args.cycles
+    if args.cycles_from:
+        sims = json.loads(Path(args.cycles_from).read_text())
+        cycles = next(v["throughput_cycles"] for k, v in sims.items() if k in ("verilator", "icarus"))
     results = []
     for name in names:
-        r = implement(name, blocks[name], packed, args.out, args.freq, args.device, args.package, args.speed,
-                      args.seed, args.netlist)
+        spec = dict(blocks[name])
+        whole = spec["top"] in ("bcrnn_top", "ulx3s_top")  # cycles per segment belong to the whole network
+        if whole and args.folding:
+            spec["writer_args"] = {**(spec.get("writer_args") or {}), "folding": args.folding}
+        r = implement(name, spec, packed, args.out, args.freq, args.device, args.package, args.speed,
+                      args.seed, args.netlist, cycles_per_segment=cycles if whole else None)
         fmax = ", ".join(f"{k} {v['achieved_mhz']:.1f} MHz" for k, v in r["fmax"].items())
         print(f"{name}: Fmax {fmax} (target {args.freq:g}: {'met' if r['timing_met'] else 'MISSED'}); "
-              + ", ".join(f"{c} {r['resources'][c]}" for c in COLUMNS))
+              + ", ".join(f"{c} {r['resources'][c]}" for c in COLUMNS)
+              + (f"; {r['cycles_per_segment']:,} simulated cycles per segment -> "
+                 f"{r['segments_per_second_at_fmax']:,.0f} segments/s at that Fmax" if "cycles_per_segment" in r else ""))
         results.append(r)
     table = markdown_table(results)
     Path(args.out).mkdir(parents=True, exist_ok=True)
