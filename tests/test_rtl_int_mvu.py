@@ -2,7 +2,8 @@
 Verilator: random inputs over the whole input width (including -2^(IW-1)) at three foldings, thresholds of both
 directions and clipped ones (constant bits), extreme inputs, random stalls on both sides, a reset mid-stream, and
 the pool output of a small-preset model on real Emo-DB segments (N = 128, MH = 64, PE = 4, SIMD = 16). Cycles:
-NF * SF + 3 per vector back to back, the same from the input beat to the output beat."""
+NF * SF + 1 per vector back to back, NF * SF + LV + 4 from the input beat to the output beat (LV adder-tree
+levels, bcrnn.rtl.head_files.int_mvu_cycles)."""
 
 import numpy as np
 import pytest

@@ -6,7 +6,7 @@ command line, e.g. `cocotb_tools.runner.as_sv_literal`; hw/synth/synth.py quotes
 
     params = write_fc_files(packed, pe=4, simd=16, out_dir="build/rtl/fc")      # int_mvu
     params = write_output_files(packed, out_dir="build/rtl/out")                # output_argmax
-    per_vector, latency = int_mvu_cycles(128, 64, pe=4, simd=16)                # (131, 131)
+    per_vector, latency = int_mvu_cycles(128, 64, pe=4, simd=16)                # (129, 137)
     label, logits = unpack_output(word, classes=7, logit_width=params["LW"])    # its output beat
 """
 
@@ -121,10 +121,12 @@ def time_sum_cycles(steps: int) -> tuple[int, int]:
 
 
 def int_mvu_cycles(n: int, mh: int, pe: int, simd: int) -> tuple[int, int]:
-    """int_mvu back to back: (cycles per vector, cycles from its input beat to its output beat), both
-    NF * SF + 3 with NF = MH / PE, SF = N / SIMD."""
+    """int_mvu back to back: (cycles per vector, cycles from its input beat to its output beat) =
+    (NF * SF + 1, NF * SF + LV + 4) with NF = MH / PE, SF = N / SIMD and LV = clog2(SIMD + ceil(SIMD / 4))
+    adder-tree levels (SIMD terms and a count of -1 weights per 4)."""
     folds = (mh // pe) * (n // simd)
-    return folds + 3, folds + 3
+    levels = (simd + (simd + 3) // 4 - 1).bit_length()  # clog2
+    return folds + 1, folds + levels + 4
 
 
 def output_argmax_cycles(classes: int, pe: int) -> tuple[int, int]:

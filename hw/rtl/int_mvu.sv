@@ -1,3 +1,7 @@
+`resetall
+`timescale 1ns / 1ps
+`default_nettype none
+
 // int_mvu: the BCRNN's FC layer (docs/numeric_spec.md, "FC"): signed integers x +-1 weights, then thresholds.
 //
 // Input: one beat per vector, N signed IW-bit integers, x_j at s_tdata[j*IW +: IW] (time_sum's output).
@@ -13,11 +17,19 @@
 //   THRESH_FILE: NF words of PE * TW bits; word nf, bits [p * TW +: TW] = T of row nf * PE + p (two's complement).
 //   DIR_FILE:    NF words of PE bits; word nf, bit p = 1 for direction +1 (acc >= T), 0 for -1 (acc <= T).
 //
-// Timing: the input vector is held in a register while the NF * SF folds issue, one per cycle (registered ROM
-// reads, then the SIMD-wide add and accumulation); the output register is separate, so a finished vector waits
-// there for m_tready while the next one is read in and computed. Cycles per vector at full rate:
-// NF * SF + 3 (1 to accept, NF * SF folds, 1 for the pipeline, 1 to move the bits into the output register);
-// latency from the accepted input beat to m_tvalid: the same.
+// Datapath: a weight of -1 turns x into ~x = -x - 1, so a fold's row sum is the sum of SIMD such terms plus the
+// count of -1 weights, counted per group of 4 weights (NC = ceil(SIMD / 4) counts); these SIMD + NC values go
+// through an adder tree of LV = clog2(SIMD + NC) levels, one register stage per level. Pipeline of one fold: ROM
+// address and input slice registered (the lookup starts from a register, not from the counters' adders), weight
+// word registered, LV tree levels, accumulator (with the row's threshold and direction); the compare of a finished
+// row reads registers only and shifts its PE bits into the collected output, the last row fold also into the output
+// register. The whole pipeline stalls only while a finished vector finds the output register still full. The ROMs
+// are LUTs: an ECP5 block RAM's output (no output register from Yosys) alone takes most of an 8 ns cycle.
+//
+// Timing: the input vector is held in a register while its NF * SF folds issue, one per cycle; the next vector is
+// accepted the cycle after its last fold issues. Back to back: one vector per NF * SF + 1 cycles; from the
+// accepted input beat to the output beat NF * SF + LV + 4 cycles (1 to accept, NF * SF folds, 2 ROM stages, LV
+// tree levels, 1 to accumulate, then the output register).
 module int_mvu #(
     parameter int N    = 128,                        // inputs per vector
     parameter int MH   = 64,                         // outputs (rows)
@@ -30,14 +42,14 @@ module int_mvu #(
     parameter THRESH_FILE = "",
     parameter DIR_FILE    = ""
 ) (
-    input  logic            clk,
-    input  logic            rst_n,                   // synchronous, active low
-    input  logic [N*IW-1:0] s_tdata,
-    input  logic            s_tvalid,
+    input  wire             clk,
+    input  wire             rst_n,                   // synchronous, active low
+    input  wire  [N*IW-1:0] s_tdata,
+    input  wire             s_tvalid,
     output logic            s_tready,
     output logic [MH-1:0]   m_tdata,
     output logic            m_tvalid,
-    input  logic            m_tready
+    input  wire             m_tready
 );
     localparam int NF  = MH / PE;
     localparam int SF  = N / SIMD;
@@ -45,18 +57,27 @@ module int_mvu #(
     localparam int SFW = (SF > 1) ? $clog2(SF) : 1;
     localparam int AD  = NF * SF;
     localparam int ADW = (AD > 1) ? $clog2(AD) : 1;
-    localparam int PW  = IW + 1 + ((SIMD > 1) ? $clog2(SIMD) : 0);   // one cycle's partial sum (signed)
+    localparam int PW  = IW + 1 + ((SIMD > 1) ? $clog2(SIMD) : 0);   // one fold's row sum (signed)
     localparam int CW  = ((AW > TW) ? AW : TW) + 1;                    // comparison width (signed)
+    localparam int NC  = (SIMD + 3) / 4;             // counts of -1 weights, one per group of 4
+    localparam int WZ  = NC * 4;
+    localparam int E   = SIMD + NC;                  // tree inputs per row: SIMD terms and NC counts
+    localparam int LV  = $clog2(E);                  // tree levels
+    localparam int LVW = PE * E * PW;                // one level: entry i of lane p at [(p * E + i) * PW +: PW]
+    localparam int NS  = LV + 3;                     // stages: ROM address, ROM read, LV tree levels, accumulator
+    localparam int TG  = 3 + NFW;                    // a fold's tag: first, last (of its row), end (of the vector), nf
+    localparam int XSW = SIMD * IW;                  // one input slice
+    localparam int XG  = (SF + 3) / 4;               // groups of 4 slices
+    localparam int XGW = (XG > 1) ? $clog2(XG) : 1;
+
+    initial if (MH % PE != 0 || N % SIMD != 0)
+        $fatal(1, "int_mvu: PE (%0d) must divide MH (%0d) and SIMD (%0d) must divide N (%0d)", PE, MH, SIMD, N);
 
     // the ROMs
-    logic [PE*SIMD-1:0] wmem [0:AD-1];
-    logic [PE*TW-1:0]   tmem [0:NF-1];
-    logic [PE-1:0]      dmem [0:NF-1];
+    (* rom_style = "logic" *) logic [PE*SIMD-1:0] wmem [0:AD-1];
+    (* rom_style = "logic" *) logic [PE*TW-1:0]   tmem [0:NF-1];
+    (* rom_style = "logic" *) logic [PE-1:0]      dmem [0:NF-1];
     initial begin
-        if (MH % PE != 0 || N % SIMD != 0) begin
-            $display("int_mvu: PE (%0d) must divide MH (%0d) and SIMD (%0d) must divide N (%0d)", PE, MH, SIMD, N);
-            $finish;
-        end
         if (WEIGHT_FILE != "") $readmemh(WEIGHT_FILE, wmem);
         if (THRESH_FILE != "") $readmemh(THRESH_FILE, tmem);
         if (DIR_FILE != "")    $readmemh(DIR_FILE, dmem);
@@ -64,45 +85,156 @@ module int_mvu #(
 
     // input register and fold counters (issue stage)
     logic [N*IW-1:0] xbuf;
-    logic            busy;      // xbuf holds a vector whose result is not yet in the output register
-    logic            run;       // folds are being issued
+    logic            run;       // xbuf holds a vector whose folds are being issued
     logic [NFW-1:0]  nf;
     logic [SFW-1:0]  sf;
     logic [ADW-1:0]  addr;
-    logic            done;      // all rows of the vector are in `coll`
+    logic            adv;       // the pipeline moves (all its registers share this enable)
 
-    assign s_tready = !busy;
+    assign s_tready = !run;
 
-    // stage 1: registered ROM words and the input slice of the fold
-    logic                 v1, first1, last1, end1;
-    logic [PE*SIMD-1:0]   w1;
-    logic [PE*TW-1:0]     t1;
-    logic [PE-1:0]        d1;
-    logic [SIMD*IW-1:0]   x1;
+    // per stage k = 1 .. NS: valid v[k] and tag [(k-1)*TG +: TG]
+    logic [NS:1]        v;
+    logic [NS*TG-1:0]   tag;
+    logic [TG-1:0]      tag_in;
+    logic               last_fold;
+    assign last_fold = (sf == SFW'(SF - 1)) && (nf == NFW'(NF - 1));
+    assign tag_in    = {nf, last_fold, sf == SFW'(SF - 1), sf == '0};
 
-    // stage 2: accumulators and the collected output bits (row folds shift in from the top)
-    logic [PE*AW-1:0]     acc;
-    logic [MH-1:0]        coll;
-    logic [PE*AW-1:0]     acc_next;
-    logic [PE-1:0]        bits;
+    logic                 first_t, last_a, end_a;    // tree output (stage NS - 1), accumulator (stage NS)
+    logic [NFW-1:0]       nf_t;
+    assign first_t = tag[(NS-2)*TG];
+    assign nf_t    = tag[(NS-2)*TG + 3 +: NFW];
+    assign last_a  = tag[(NS-1)*TG + 1];
+    assign end_a   = tag[(NS-1)*TG + 2];
 
+    // a finished vector may only leave the accumulator stage into an empty output register
+    assign adv = !(v[NS] && end_a && m_tvalid);
+
+    // stage 1: ROM address and the input slices sf mod 4 of each group of 4 (xbuf is free for the next vector once
+    // the last fold issued; two 4-way selections instead of one SF-way); stage 2: weight word and input slice
+    logic [ADW-1:0]       addr1;
+    logic [XG*XSW-1:0]    x1;
+    logic [XGW-1:0]       xg1;      // group of sf
+    logic [PE*SIMD-1:0]   w2;
+    logic [XSW-1:0]       x2;
+    logic [XG*4*XSW-1:0]  xpad;     // xbuf and zero slices up to whole groups
+    generate
+        if (XG * 4 > SF) begin : g_pad
+            assign xpad = {{(XG*4 - SF)*XSW{1'b0}}, xbuf};
+        end else begin : g_nopad
+            assign xpad = xbuf;
+        end
+    endgenerate
+    // tree levels 1 .. LV (level l at [(l-1)*LVW +: LVW]), then the accumulator stage
+    logic [LV*LVW-1:0]  tree;
+    logic [PE*AW-1:0]   acc;
+    logic [PE*TW-1:0]   t_a;
+    logic [PE-1:0]      d_a;
+    logic [MH-1:0]      coll;
+
+    always_ff @(posedge clk) begin
+        if (!rst_n) begin
+            run <= 1'b0; nf <= '0; sf <= '0; addr <= '0;
+            v <= '0; m_tvalid <= 1'b0;
+        end else begin
+            if (s_tvalid && !run) run <= 1'b1;
+            if (adv) begin
+                v <= {v[NS-1:1], run};
+                if (run) begin
+                    if (last_fold) begin
+                        run <= 1'b0; nf <= '0; sf <= '0; addr <= '0;
+                    end else begin
+                        addr <= addr + 1'b1;
+                        if (sf == SFW'(SF - 1)) begin
+                            sf <= '0;
+                            nf <= nf + 1'b1;
+                        end else begin
+                            sf <= sf + 1'b1;
+                        end
+                    end
+                end
+            end
+            if (m_tvalid && m_tready) m_tvalid <= 1'b0;
+            if (adv && v[NS] && end_a) m_tvalid <= 1'b1;
+        end
+    end
+
+    // datapath registers without reset
+    always_ff @(posedge clk) begin
+        if (s_tvalid && s_tready) xbuf <= s_tdata;
+        if (adv) begin
+            tag <= {tag[(NS-1)*TG-1:0], tag_in};
+            addr1 <= addr;
+            for (int g = 0; g < XG; g++)
+                x1[g*XSW +: XSW] <= xpad[(g*4 + int'(sf) % 4)*XSW +: XSW];
+            xg1   <= XGW'(int'(sf) / 4);
+            w2    <= wmem[addr1];
+            x2    <= x1[xg1*XSW +: XSW];
+            t_a <= tmem[nf_t];
+            d_a <= dmem[nf_t];
+        end
+    end
+
+    // ones in 4 bits as plain logic (one LUT4 per bit), not an adder chain
+    function automatic logic [2:0] ones4(input logic [3:0] g);
+        logic [1:0] a, b;
+        logic       c;
+        a = {g[0] & g[1], g[0] ^ g[1]};
+        b = {g[2] & g[3], g[2] ^ g[3]};
+        c = a[0] & b[0];
+        return {(a[1] & b[1]) | (c & (a[1] ^ b[1])), a[1] ^ b[1] ^ c, a[0] ^ b[0]};
+    endfunction
+
+    // the adder tree: level 0 (the terms, from stage 2) is computed here, levels 1 .. LV are registers
+    always_ff @(posedge clk) begin
+        if (adv) begin
+            logic [(LV+1)*LVW-1:0] src;
+            logic [WZ-1:0]         wz;       // 1 for a -1 weight, zero-padded to whole groups
+            logic [PW-1:0]         a, b;
+            for (int p = 0; p < PE; p++) begin
+                for (int s = 0; s < SIMD; s++)
+                    src[(p*E + s)*PW +: PW] = PW'($signed(x2[s*IW +: IW])) ^ {PW{~w2[p*SIMD + s]}};
+                wz = '0;
+                wz[SIMD-1:0] = ~w2[p*SIMD +: SIMD];
+                for (int c = 0; c < NC; c++)
+                    src[(p*E + SIMD + c)*PW +: PW] = PW'(ones4(wz[c*4 +: 4]));
+            end
+            src[(LV+1)*LVW-1:LVW] = tree;
+            for (int l = 1; l <= LV; l++) begin
+                for (int p = 0; p < PE; p++) begin
+                    for (int i = 0; i < E; i++) begin
+                        if (i < ((E + (1 << l) - 1) >> l)) begin   // sums at level l: ceil(E / 2^l)
+                            a = src[(l-1)*LVW + (p*E + 2*i)*PW +: PW];
+                            if (2*i + 1 < ((E + (1 << (l - 1)) - 1) >> (l - 1)))
+                                b = src[(l-1)*LVW + (p*E + 2*i + 1)*PW +: PW];
+                            else
+                                b = '0;
+                            tree[(l-1)*LVW + (p*E + i)*PW +: PW] <= a + b;
+                        end
+                    end
+                end
+            end
+        end
+    end
+
+    // accumulator stage
+    always_ff @(posedge clk) begin
+        if (adv && v[NS-1]) begin
+            for (int p = 0; p < PE; p++)
+                acc[p*AW +: AW] <= (first_t ? AW'(0) : acc[p*AW +: AW])
+                                   + AW'($signed(tree[(LV-1)*LVW + p*E*PW +: PW]));
+        end
+    end
+
+    // threshold compare of a finished row (registers only), collected bits (row folds shift in from the top)
+    logic [PE-1:0] bits;
     always_comb begin
         for (int p = 0; p < PE; p++) begin
-            logic signed [PW-1:0] part;
-            logic signed [AW-1:0] a;
             logic signed [CW-1:0] ac, tc;
-            part = '0;
-            for (int s = 0; s < SIMD; s++) begin
-                logic signed [IW-1:0] xs;
-                xs = x1[s*IW +: IW];
-                if (w1[p*SIMD + s]) part = part + PW'(xs);
-                else                part = part - PW'(xs);
-            end
-            a = first1 ? AW'(part) : $signed(acc[p*AW +: AW]) + AW'(part);
-            acc_next[p*AW +: AW] = a;
-            ac = CW'(a);
-            tc = CW'($signed(t1[p*TW +: TW]));
-            bits[p] = d1[p] ? (ac >= tc) : (ac <= tc);
+            ac = CW'($signed(acc[p*AW +: AW]));
+            tc = CW'($signed(t_a[p*TW +: TW]));
+            bits[p] = d_a[p] ? (ac >= tc) : (ac <= tc);
         end
     end
 
@@ -116,56 +248,9 @@ module int_mvu #(
     endgenerate
 
     always_ff @(posedge clk) begin
-        if (!rst_n) begin
-            busy <= 1'b0; run <= 1'b0; nf <= '0; sf <= '0; addr <= '0; done <= 1'b0;
-            v1 <= 1'b0; m_tvalid <= 1'b0;
-        end else begin
-            // accept a vector
-            if (s_tvalid && !busy) begin
-                busy <= 1'b1;
-                run  <= 1'b1;
-                nf <= '0; sf <= '0; addr <= '0;
-            end
-            // issue one fold per cycle
-            v1 <= run;
-            if (run) begin
-                first1 <= (sf == '0);
-                last1  <= (sf == SFW'(SF - 1));
-                end1   <= (sf == SFW'(SF - 1)) && (nf == NFW'(NF - 1));
-                addr   <= addr + 1'b1;
-                if (sf == SFW'(SF - 1)) begin
-                    sf <= '0;
-                    nf <= nf + 1'b1;
-                    if (nf == NFW'(NF - 1)) run <= 1'b0;
-                end else begin
-                    sf <= sf + 1'b1;
-                end
-            end
-            // stage 2 -> done
-            if (v1 && last1 && end1) done <= 1'b1;
-            // output register
-            if (m_tvalid && m_tready) m_tvalid <= 1'b0;
-            if (done && (!m_tvalid || m_tready)) begin
-                m_tvalid <= 1'b1;
-                done     <= 1'b0;
-                busy     <= 1'b0;
-            end
-        end
-    end
-
-    // datapath registers without reset
-    always_ff @(posedge clk) begin
-        if (s_tvalid && s_tready) xbuf <= s_tdata;
-        if (run) begin
-            w1 <= wmem[addr];
-            t1 <= tmem[nf];
-            d1 <= dmem[nf];
-            x1 <= xbuf[sf*SIMD*IW +: SIMD*IW];
-        end
-        if (v1) begin
-            acc <= acc_next;
-            if (last1) coll <= coll_next;
-        end
-        if (done && (!m_tvalid || m_tready)) m_tdata <= coll;
+        if (adv && v[NS] && last_a) coll <= coll_next;
+        if (adv && v[NS] && end_a) m_tdata <= coll_next;
     end
 endmodule
+
+`resetall
