@@ -1,4 +1,4 @@
-"""The FINN flow of issue 4 on a BCRNN of the `hw` preset's architecture (the wide one; batch norm calibrated on real
+"""The FINN flow on a BCRNN of the `hw` preset's architecture (the wide one; batch norm calibrated on real
 Emo-DB features): QONNX -> FINN HW graph with our BinaryLSTM layer -> folding -> estimates -> HLS/RTL code; the HW graph
 executed by FINN equals the integer reference at every layer boundary on real Emo-DB segments."""
 
