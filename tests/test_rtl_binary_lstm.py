@@ -193,7 +193,7 @@ def _bench_vitis_ports(sim, sources, fwd, bwd, fmt, x, tag):
 
 @pytest.mark.parametrize("sim", SIMULATORS)
 def test_bench_takes_the_rtl_and_its_port_names(sim, tmp_path):
-    """The bench runs whatever RTL it is given (issue 5, point 6): here a top with Vitis HLS's module and port names
+    """The bench runs whatever RTL it is given: here a top with Vitis HLS's module and port names
     and no parameters, as Vitis generates from hw/hls/, wrapping our RTL; every output bit is compared."""
     fmt, d, h, t = LSTMFormat(), 16, 8, 12
     rng = np.random.default_rng(5)
