@@ -256,141 +256,228 @@ def teacher_logits(teacher: nn.Module, x: np.ndarray, batch_size: int) -> torch.
 
 def fit(model: nn.Module, train: SegmentData, val: SegmentData, n_classes: int, cfg: TrainConfig,
         ckpt_dir: Path, seed: int, desc: str = "", log: Callable[[str], None] = print,
-        progress: bool = True, teacher: nn.Module | None = None) -> tuple[dict, FoldHistory]:
-    """Train with early stopping on validation UAR; returns the best state dict and the history. With a
+        progress: bool = True, teacher: nn.Module | None = None,
+        experiment: dict | None = None) -> tuple[dict, FoldHistory]:
+    """Train with early stopping on validation UAR; returns the kept state dict and the history. With a
     `teacher` (eval mode, frozen) and cfg.distill_weight > 0, its soft targets join the loss.
 
-    `ckpt_dir/last.pt` is written after every epoch (model, optimizer, history, best so far) and read back
-    when present, which is how `--resume` continues a killed run.
+    `ckpt_dir/last.pt` is written after every epoch (model, optimizer, loop state and `experiment`, the
+    configuration it was trained in) and read back when present, which is how `--resume` continues a killed run.
     """
     ckpt_dir.mkdir(parents=True, exist_ok=True)
-    # inverse class frequency over utterances (the unit that is scored), applied to every segment of a class
-    counts = np.bincount(list(train.utt_labels.values()), minlength=n_classes).astype(np.float64)
-    weights = counts.sum() / (n_classes * np.maximum(counts, 1)) if cfg.class_weights else np.ones(n_classes)
-    loss_fn = nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float32),
-                                  label_smoothing=cfg.label_smoothing)
-    plain_loss = nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float32))
+    loss_fn, plain_loss = _losses(train, n_classes, cfg)
     if cfg.distill_weight > 0 and teacher is None:
         raise ValueError("distill_weight > 0 needs a teacher (ExperimentConfig.teacher / --teacher)")
-    # inputs that change from batch to batch: the teacher must see each augmented batch
-    augmented = bool(cfg.time_masks or cfg.freq_masks or cfg.mixup > 0 or cfg.speed_perturb > 0)
-    cached_teacher = teacher_logits(teacher, train.x, cfg.batch_size) if cfg.distill_weight > 0 and not augmented \
-        else None
+    soft_targets = _cached_soft_targets(teacher, train, cfg)
+    last = ckpt_dir / "last.pt"
+    opt, state = _start_or_resume(model, cfg, last, log, desc)
 
     def validate() -> dict:  # with speaker batch norm, the validation speaker enrolled first
         return evaluate(adapt_batch_norm(model, val.x) if cfg.speaker_batch_norm else model, val, n_classes,
                         loss_fn=plain_loss)
 
-    history, start, best, best_key, since_best = FoldHistory(), 0, None, (-1.0, 0.0), 0
-    avg_sum, avg_count = None, 0  # selection "average": running sum of the last epochs' weights
-    last = ckpt_dir / "last.pt"
-    state = torch.load(last, weights_only=False) if last.exists() else None
-    if state is not None:
-        # before the optimizer exists: Brevitas' parameter scaling re-creates its Parameter on load, and an
-        # optimizer built earlier would keep updating the orphaned one (caught by the resume test)
-        model.load_state_dict(state["model"])
-    opt = _optimizer(model, cfg)
-    if state is not None:
-        opt.load_state_dict(state["optimizer"])
-        history = FoldHistory(**state["history"])
-        start, best, since_best = state["epoch"] + 1, state["best"], state["since_best"]
-        best_key = tuple(state["best_key"])
-        avg_sum, avg_count = state.get("avg_sum"), state.get("avg_count", 0)
-        log(f"{desc}: resumed after epoch {start}")
-    for epoch in range(start, cfg.epochs):
-        if cfg.selection == "best" and since_best >= cfg.patience:
+    for epoch in range(state.next_epoch, cfg.epochs):
+        if cfg.selection == "best" and state.since_best >= cfg.patience:
             break
         t0 = time.time()
-        torch.manual_seed(seed * 100_003 + epoch)
-        gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
-        order = np.random.default_rng([seed, epoch]).permutation(len(train))
-        mix_rng = np.random.default_rng([seed, epoch, 1])
-        for group in opt.param_groups:
-            group["lr"] = cfg.lr * lr_factor(epoch, cfg)
-        model.train()
-        total, n_seen = 0.0, 0
-        if cfg.speaker_batch_norm:
-            batches = speaker_batches(train, cfg.batch_size, np.random.default_rng([seed, epoch, 2]))
-        else:
-            batches = [order[s : s + cfg.batch_size] for s in range(0, len(order), cfg.batch_size)]
-        batches = [b for b in batches if len(b) > 1]  # batch norm needs two samples
-        bar = tqdm(batches, desc=f"{desc} ep {epoch + 1}/{cfg.epochs}", leave=False, disable=not progress,
-                   unit="batch")
-        with gradient_precision(cfg.gradient_precision):
-            for idx in bar:
-                xb = torch.from_numpy(train.x[idx])
-                if cfg.speed_perturb > 0:
-                    factors, offsets = random_speed(len(idx), cfg.speed_perturb, gen, cfg.speed_perturb_probability)
-                    xb = speed_perturb(xb, factors, offsets)
-                if cfg.time_masks or cfg.freq_masks:
-                    xb = _mask(xb, cfg.time_masks, cfg.freq_masks, gen)
-                yb = torch.from_numpy(train.y[idx])
-                if cfg.mixup > 0:
-                    lam = float(mix_rng.beta(cfg.mixup, cfg.mixup))
-                    perm = torch.from_numpy(mix_rng.permutation(len(idx)))
-                    xb = lam * xb + (1 - lam) * xb[perm]
-                logits = model(xb)
-                if cfg.mixup > 0:
-                    loss = lam * loss_fn(logits, yb) + (1 - lam) * loss_fn(logits, yb[perm])
-                else:
-                    loss = loss_fn(logits, yb)
-                if cfg.distill_weight > 0:
-                    if cached_teacher is not None:
-                        soft = cached_teacher[torch.from_numpy(idx)]
-                    else:
-                        with torch.no_grad():
-                            soft = teacher(xb)
-                    loss = (1 - cfg.distill_weight) * loss + cfg.distill_weight * distillation_loss(
-                        logits, soft, cfg.distill_temperature)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                if hasattr(model, "clip_weights"):
-                    model.clip_weights()
-                total += loss.item() * len(idx)
-                n_seen += len(idx)
-                bar.set_postfix(loss=f"{total / n_seen:.3f}")
+        train_loss = _train_epoch(model, opt, train, cfg, seed, epoch, loss_fn, teacher, soft_targets,
+                                  f"{desc} ep {epoch + 1}/{cfg.epochs}", progress)
         validated = (epoch + 1) % cfg.validate_every == 0 or epoch == cfg.epochs - 1
         res = validate() if validated else {"loss": None, "uar": None}  # None: JSON null in the history
-        history.train_loss.append(total / max(n_seen, 1))
-        history.val_loss.append(res["loss"])
-        history.val_uar.append(res["uar"])
-        history.lr.append(opt.param_groups[0]["lr"])
-        history.seconds.append(time.time() - t0)
-        # best validation UAR; ties go to the lower validation loss
-        key = (res["uar"], -res["loss"]) if validated else best_key
-        improved = key > best_key and cfg.selection == "best"
-        if cfg.selection == "average" and epoch >= cfg.epochs - cfg.average_epochs:
-            sd = model.state_dict()
-            if avg_sum is None:
-                avg_sum = {k: v.detach().double().clone() for k, v in sd.items() if v.is_floating_point()}
-            else:
-                for k in avg_sum:
-                    avg_sum[k] += sd[k].detach().double()
-            avg_count += 1
-        if improved:
-            best_key, since_best, history.selected_epoch = key, 0, epoch + 1
-            best = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else:
-            since_best += 1
+        state.record(train_loss, res, opt.param_groups[0]["lr"], time.time() - t0)
+        improved = state.select(model, epoch, res, validated, cfg)
         scores = f"val loss {res['loss']:.3f}  val UAR {res['uar']:.3f}" if validated else "(not validated)"
-        log(f"{desc} epoch {epoch + 1:3d}  train loss {history.train_loss[-1]:.3f}  {scores}"
-            f"{'  *' if improved else ''}  ({history.seconds[-1]:.1f} s)")
-        tmp = last.with_name(f".last.{os.getpid()}.tmp")
-        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "history": asdict(history),
-                    "epoch": epoch, "best": best, "best_key": list(best_key), "since_best": since_best,
-                    "avg_sum": avg_sum, "avg_count": avg_count}, tmp)
-        tmp.replace(last)
-    if cfg.selection != "best":
-        history.selected_epoch = len(history.val_uar)
-        if cfg.selection == "average" and avg_count > 1:
-            sd = model.state_dict()
-            model.load_state_dict({k: (avg_sum[k] / avg_count).to(sd[k].dtype) if k in avg_sum else v
-                                   for k, v in sd.items()})
-            recompute_batch_norm(model, train)
-            res = validate()
-            log(f"{desc}: average of the last {avg_count} epochs' weights, batch norm re-estimated: "
-                f"val UAR {res['uar']:.3f}")
-            history.selected_val_uar = float(res["uar"])
-        best = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    return best, history
+        log(f"{desc} epoch {epoch + 1:3d}  train loss {train_loss:.3f}  {scores}"
+            f"{'  *' if improved else ''}  ({state.history.seconds[-1]:.1f} s)")
+        _save_last(last, model, opt, state, epoch, experiment)
+    return _kept_weights(model, state, cfg, train, validate, log, desc), state.history
+
+
+def _start_or_resume(model: nn.Module, cfg: TrainConfig, last: Path, log: Callable[[str], None],
+                     desc: str) -> tuple[torch.optim.Optimizer, _LoopState]:
+    """The optimizer and the loop state: fresh, or read back from last.pt together with the model's weights."""
+    if not last.exists():
+        return _optimizer(model, cfg), _LoopState()
+    saved = torch.load(last, weights_only=False)
+    # before the optimizer exists: Brevitas' parameter scaling re-creates its Parameter on load, and an
+    # optimizer built earlier would keep updating the orphaned one (caught by the resume test)
+    model.load_state_dict(saved["model"])
+    opt = _optimizer(model, cfg)
+    opt.load_state_dict(saved["optimizer"])
+    state = _LoopState.from_checkpoint(saved)
+    log(f"{desc}: resumed after epoch {state.next_epoch}")
+    return opt, state
+
+
+def _losses(train: SegmentData, n_classes: int, cfg: TrainConfig) -> tuple[nn.Module, nn.Module]:
+    """The training loss (with label smoothing) and the validation loss, both weighted by inverse class
+    frequency over utterances (the unit that is scored), applied to every segment of a class."""
+    counts = np.bincount(list(train.utt_labels.values()), minlength=n_classes).astype(np.float64)
+    weights = counts.sum() / (n_classes * np.maximum(counts, 1)) if cfg.class_weights else np.ones(n_classes)
+    weight = torch.tensor(weights, dtype=torch.float32)
+    return nn.CrossEntropyLoss(weight=weight, label_smoothing=cfg.label_smoothing), nn.CrossEntropyLoss(weight=weight)
+
+
+def _cached_soft_targets(teacher: nn.Module | None, train: SegmentData, cfg: TrainConfig) -> torch.Tensor | None:
+    """The teacher's logits of every training segment when distilling without augmentation (each segment's
+    input then never changes); None when the teacher must see each augmented batch, or there is none."""
+    augmented = bool(cfg.time_masks or cfg.freq_masks or cfg.mixup > 0 or cfg.speed_perturb > 0)
+    if cfg.distill_weight > 0 and not augmented:
+        return teacher_logits(teacher, train.x, cfg.batch_size)
+    return None
+
+
+def _train_epoch(model: nn.Module, opt: torch.optim.Optimizer, train: SegmentData, cfg: TrainConfig, seed: int,
+                 epoch: int, loss_fn: nn.Module, teacher: nn.Module | None, soft_targets: torch.Tensor | None,
+                 desc: str, progress: bool) -> float:
+    """One pass over the training segments at this epoch's learning rate; returns the mean training loss. All its
+    randomness (batch order, dropout, augmentation) is seeded from (seed, epoch)."""
+    torch.manual_seed(seed * 100_003 + epoch)
+    gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    mix_rng = np.random.default_rng([seed, epoch, 1])
+    for group in opt.param_groups:
+        group["lr"] = cfg.lr * lr_factor(epoch, cfg)
+    model.train()
+    total, n_seen = 0.0, 0
+    bar = tqdm(_epoch_batches(train, cfg, seed, epoch), desc=desc, leave=False, disable=not progress, unit="batch")
+    with gradient_precision(cfg.gradient_precision):
+        for idx in bar:
+            loss = _batch_loss(model, train, idx, cfg, gen, mix_rng, loss_fn, teacher, soft_targets)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if hasattr(model, "clip_weights"):
+                model.clip_weights()
+            total += loss.item() * len(idx)
+            n_seen += len(idx)
+            bar.set_postfix(loss=f"{total / n_seen:.3f}")
+    return total / max(n_seen, 1)
+
+
+def _epoch_batches(train: SegmentData, cfg: TrainConfig, seed: int, epoch: int) -> list[np.ndarray]:
+    """The epoch's batches of segment indices: shuffled, or one speaker's each with speaker batch norm; a batch of
+    one segment is dropped (batch norm needs two)."""
+    if cfg.speaker_batch_norm:
+        batches = speaker_batches(train, cfg.batch_size, np.random.default_rng([seed, epoch, 2]))
+    else:
+        order = np.random.default_rng([seed, epoch]).permutation(len(train))
+        batches = [order[s : s + cfg.batch_size] for s in range(0, len(order), cfg.batch_size)]
+    return [b for b in batches if len(b) > 1]
+
+
+def _batch_loss(model: nn.Module, train: SegmentData, idx: np.ndarray, cfg: TrainConfig, gen: torch.Generator,
+                mix_rng: np.random.Generator, loss_fn: nn.Module, teacher: nn.Module | None,
+                soft_targets: torch.Tensor | None) -> torch.Tensor:
+    """The loss of one batch: augmented input (speed, masks, mixup), cross-entropy, and the teacher's soft
+    targets when distilling."""
+    xb = _augment(torch.from_numpy(train.x[idx]), cfg, gen)
+    yb = torch.from_numpy(train.y[idx])
+    if cfg.mixup > 0:
+        lam = float(mix_rng.beta(cfg.mixup, cfg.mixup))
+        perm = torch.from_numpy(mix_rng.permutation(len(idx)))
+        xb = lam * xb + (1 - lam) * xb[perm]
+        logits = model(xb)
+        loss = lam * loss_fn(logits, yb) + (1 - lam) * loss_fn(logits, yb[perm])
+    else:
+        logits = model(xb)
+        loss = loss_fn(logits, yb)
+    if cfg.distill_weight > 0:
+        if soft_targets is not None:
+            soft = soft_targets[torch.from_numpy(idx)]
+        else:
+            with torch.no_grad():
+                soft = teacher(xb)
+        loss = (1 - cfg.distill_weight) * loss + cfg.distill_weight * distillation_loss(
+            logits, soft, cfg.distill_temperature)
+    return loss
+
+
+def _augment(xb: torch.Tensor, cfg: TrainConfig, gen: torch.Generator) -> torch.Tensor:
+    """Speed perturbation, then SpecAugment-style masks, as configured."""
+    if cfg.speed_perturb > 0:
+        factors, offsets = random_speed(len(xb), cfg.speed_perturb, gen, cfg.speed_perturb_probability)
+        xb = speed_perturb(xb, factors, offsets)
+    if cfg.time_masks or cfg.freq_masks:
+        xb = _mask(xb, cfg.time_masks, cfg.freq_masks, gen)
+    return xb
+
+
+@dataclass
+class _LoopState:
+    """What the training loop carries from epoch to epoch, saved in last.pt so that a killed fold continues
+    exactly where it stopped."""
+
+    history: FoldHistory = field(default_factory=FoldHistory)
+    next_epoch: int = 0
+    best: dict | None = None  # weights of the best validated epoch (selection "best")
+    best_key: tuple = (-1.0, 0.0)  # their (validation UAR, -validation loss): ties go to the lower loss
+    since_best: int = 0
+    avg_sum: dict | None = None  # selection "average": running sum of the last epochs' weights
+    avg_count: int = 0
+
+    @classmethod
+    def from_checkpoint(cls, saved: dict) -> "_LoopState":
+        return cls(FoldHistory(**saved["history"]), saved["epoch"] + 1, saved["best"], tuple(saved["best_key"]),
+                   saved["since_best"], saved.get("avg_sum"), saved.get("avg_count", 0))
+
+    def to_checkpoint(self, epoch: int) -> dict:
+        return {"history": asdict(self.history), "epoch": epoch, "best": self.best, "best_key": list(self.best_key),
+                "since_best": self.since_best, "avg_sum": self.avg_sum, "avg_count": self.avg_count}
+
+    def record(self, train_loss: float, res: dict, lr: float, seconds: float) -> None:
+        self.history.train_loss.append(train_loss)
+        self.history.val_loss.append(res["loss"])
+        self.history.val_uar.append(res["uar"])
+        self.history.lr.append(lr)
+        self.history.seconds.append(seconds)
+
+    def select(self, model: nn.Module, epoch: int, res: dict, validated: bool, cfg: TrainConfig) -> bool:
+        """Keep the epoch's weights if they are the best so far (selection "best"), or add them to the average
+        (selection "average", last epochs); True when they are the new best."""
+        key = (res["uar"], -res["loss"]) if validated else self.best_key
+        improved = key > self.best_key and cfg.selection == "best"
+        if cfg.selection == "average" and epoch >= cfg.epochs - cfg.average_epochs:
+            self._add_to_average(model.state_dict())
+        if improved:
+            self.best_key, self.since_best, self.history.selected_epoch = key, 0, epoch + 1
+            self.best = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            self.since_best += 1
+        return improved
+
+    def _add_to_average(self, sd: dict) -> None:
+        if self.avg_sum is None:
+            self.avg_sum = {k: v.detach().double().clone() for k, v in sd.items() if v.is_floating_point()}
+        else:
+            for k in self.avg_sum:
+                self.avg_sum[k] += sd[k].detach().double()
+        self.avg_count += 1
+
+
+def _save_last(last: Path, model: nn.Module, opt: torch.optim.Optimizer, state: _LoopState, epoch: int,
+               experiment: dict | None) -> None:
+    """last.pt, written atomically: the resume point after `epoch`."""
+    tmp = last.with_name(f".last.{os.getpid()}.tmp")
+    torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), **state.to_checkpoint(epoch),
+                "experiment": experiment}, tmp)
+    tmp.replace(last)
+
+
+def _kept_weights(model: nn.Module, state: _LoopState, cfg: TrainConfig, train: SegmentData,
+                  validate: Callable[[], dict], log: Callable[[str], None], desc: str) -> dict:
+    """The weights the fold keeps: the best epoch's, the last epoch's, or the average of the last epochs' (batch
+    norm re-estimated on the training data, validated once more)."""
+    if cfg.selection == "best":
+        return state.best
+    history = state.history
+    history.selected_epoch = len(history.val_uar)
+    if cfg.selection == "average" and state.avg_count > 1:
+        sd = model.state_dict()
+        model.load_state_dict({k: (state.avg_sum[k] / state.avg_count).to(sd[k].dtype) if k in state.avg_sum else v
+                               for k, v in sd.items()})
+        recompute_batch_norm(model, train)
+        res = validate()
+        log(f"{desc}: average of the last {state.avg_count} epochs' weights, batch norm re-estimated: "
+            f"val UAR {res['uar']:.3f}")
+        history.selected_val_uar = float(res["uar"])
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
