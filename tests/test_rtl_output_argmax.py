@@ -3,7 +3,8 @@ bcrnn.reference bit for bit on Icarus and Verilator, label and every logit: rand
 weights and to their complement (dot = +-NI), all ones, all zeros; ties (a duplicated class, all logits equal:
 the first maximum wins, as numpy.argmax), a zero multiplier, random stalls on both sides, a reset mid-stream, and
 the FC output of a small-preset model on real Emo-DB segments (NI = 64, C = 7) one class per cycle and all seven
-in parallel. Cycles: C / PE + 3 per vector back to back, the same from the input beat to the output beat."""
+in parallel. Cycles: C / PE + 1 per vector back to back, C / PE + NST + 5 from the input beat to the output beat
+(NST popcount-tree stages, bcrnn.rtl.head_files.output_argmax_cycles)."""
 
 import numpy as np
 import pytest
@@ -42,7 +43,7 @@ def _check(sim, packed, bits, pe, tag, stall=(0.3, 0.3), widths=None):
         got = [unpack_output(int(h, 16), c, lw) for h in out[key]]
         assert np.array_equal([g[0] for g in got], labels), key
         assert np.array_equal(np.stack([g[1] for g in got]), logits), key
-    per_vector, latency = output_argmax_cycles(c, pe)
+    per_vector, latency = output_argmax_cycles(c, pe, params["NI"])
     intervals, latencies = vector_timing(out, 1)
     assert intervals == {per_vector} and latencies == {latency}, (intervals, latencies)
     print(f"{sim} C={c} PE={pe}: {per_vector} cycles per vector, {latency} from input to output")

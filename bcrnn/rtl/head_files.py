@@ -129,9 +129,14 @@ def int_mvu_cycles(n: int, mh: int, pe: int, simd: int) -> tuple[int, int]:
     return folds + 1, folds + levels + 4
 
 
-def output_argmax_cycles(classes: int, pe: int) -> tuple[int, int]:
-    """output_argmax back to back: (cycles per vector, cycles from input beat to output beat), both C / PE + 3."""
-    return classes // pe + 3, classes // pe + 3
+def output_argmax_cycles(classes: int, pe: int, inputs: int) -> tuple[int, int]:
+    """output_argmax back to back: (cycles per vector, cycles from input beat to output beat) =
+    (C / PE + 1, C / PE + NST + 5), NST = ceil(LV / 2) register stages of the popcount tree over NI inputs
+    (LV = max(1, clog2(ceil(NI / 4))) levels, two per stage)."""
+    groups = (int(inputs) + 3) // 4
+    levels = max(1, (groups - 1).bit_length())  # clog2
+    folds = classes // pe
+    return folds + 1, folds + (levels + 1) // 2 + 5
 
 
 def unpack_output(word: int, classes: int, logit_width: int) -> tuple[int, np.ndarray]:
