@@ -32,13 +32,13 @@ test-fast: $(STAMP)
 	@tools/system-packages.sh test
 	$(BIN)/python -m pytest -q -m "not slow"
 
-# The Emo-DB 10-fold baselines of issue 2 (about 1-2 h each here); EMODB=path/to/emodb
+# The Emo-DB 10-fold baselines, plain recipe (about 1-2 h each here); EMODB=path/to/emodb
 emodb-baseline: $(STAMP)
 	$(BIN)/python training/train.py --config training/configs/emodb_small.yaml --data-dir $(EMODB) --model crnn --out runs/emodb-crnn-small
 	$(BIN)/python training/train.py --config training/configs/emodb_small.yaml --data-dir $(EMODB) --model bcrnn --out runs/emodb-bcrnn-small
 
-# Issue 6 (docs/ablation.md): the CRNN (also the BCRNN's distillation teacher; ~21-29 min here), then the reported
-# BCRNN (session 14): two members of emodb_bcrnn_fast_sbn.yaml (speaker batch norm) with the seeds PAIR_SEEDS,
+# The reported models (docs/experiments.md): the CRNN (also the BCRNN's distillation teacher; ~21-29 min here), then
+# the reported BCRNN: two members of emodb_bcrnn_fast_sbn.yaml (speaker batch norm) with the seeds PAIR_SEEDS,
 # trained side by side (one core each), then their ensemble scored with the integer reference (~70 min here).
 # TRAIN_FLAGS=--resume continues killed runs. PAIR_SEEDS="8 9" repeats the recipe with other seeds; SEED=N repeats
 # the CRNN (into runs/s-crnn-spk-avg-sN, not a teacher) and the earlier mixed pair (emodb-mixed-pair: one

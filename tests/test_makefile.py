@@ -1,4 +1,4 @@
-"""The Makefile's issue-6 targets, read with `make -n` (what would run, nothing run): the reported BCRNN pair trains
+"""The Makefile's targets of the reported models, read with `make -n` (what would run, nothing run): the reported BCRNN pair trains
 its distillation teacher first where it is missing, as on a new machine, and leaves a finished one alone; its
 seeds, the earlier mixed pair's and the repetitions' inputs are the ones the docs name."""
 
