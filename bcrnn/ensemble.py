@@ -13,52 +13,42 @@ enrols every member so, also those trained without it (AdaBN, Li et al. 2016: te
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from bcrnn import metrics
-from bcrnn.features import FeatureSet, Normalizer
-from bcrnn.folds import speaker_folds
 from bcrnn.engine import PackedEngine
+from bcrnn.features import FeatureSet, Normalizer
+from bcrnn.fold_data import segment_data
+from bcrnn.folds import speaker_folds
 from bcrnn.reference.model import ensemble_posteriors
 from bcrnn.reports import plot_confusion
+from bcrnn.run_folder import RunFolder
 
 
-def member_folds(run: Path, seeds: set[int] | None = None) -> dict[str, list[Path]]:
-    """Fold name (fold03-test_10-val_11) -> packed models of that fold, one per seed, over a run's finished folds:
-    every seed of a multi-seed run is a member (or those in `seeds`)."""
-    found: dict[str, list[Path]] = {}
-    for result in sorted(run.glob("folds/seed*/*/result.json")):
-        if seeds is not None and int(result.parent.parent.name.removeprefix("seed")) not in seeds:
-            continue
-        packed = result.parent / "model.packed.npz"
-        if not packed.exists():
-            raise ValueError(f"{run}: no model.packed.npz in {result.parent} (only BCRNN runs can be ensembled)")
-        found.setdefault(result.parent.name, []).append(packed)
+def member_folds(run: RunFolder, seeds: set[int] | None = None) -> dict[str, list[RunFolder]]:
+    """Fold name (fold03-test_10-val_11) -> the run opened at that fold, one per seed, over the run's finished
+    folds: every seed of a multi-seed run is a member (or those in `seeds`)."""
+    found: dict[str, list[RunFolder]] = {}
+    for fold in run.finished_folds(seeds):
+        if not fold.packed.exists():
+            raise ValueError(f"{run}: no model.packed.npz in {fold.path} (only BCRNN runs can be ensembled)")
+        found.setdefault(fold.name, []).append(run.at(fold))
     return found
 
 
-def speaker_batch_norm_run(run: Path) -> bool:
-    """Was `run` trained with speaker batch norm (its fold models' thresholds belong to their test speaker)?"""
-    config = json.loads((run / "config.json").read_text())["experiment"]
-    return bool(config.get("train", {}).get("speaker_batch_norm", False))
-
-
-def enrolled_engine(packed: Path, fs: FeatureSet, speaker: str) -> PackedEngine:
-    """A speaker-batch-norm member's integer network for `speaker`: the fold's float model (best.pt beside the
-    packed file) with `speaker`'s own batch-norm statistics, packed again; the stored packed model when it already
-    belongs to `speaker` (training's test speaker)."""
-    from bcrnn.experiment import segment_data
-    from bcrnn.models import load_checkpoint
+def enrolled_engine(member: RunFolder, fs: FeatureSet, speaker: str) -> PackedEngine:
+    """A speaker-batch-norm member's integer network for `speaker` (`member`: a run opened at one fold): the
+    fold's float model with `speaker`'s own batch-norm statistics, packed again; the stored packed model when it
+    already belongs to `speaker` (training's test speaker)."""
     from bcrnn.packing import pack_enrolled
     from bcrnn.reference.model import ReferenceBCRNN
 
-    model, ckpt = load_checkpoint(packed.parent / "best.pt")
+    model, ckpt = member.load_model()
     if ckpt.get("batch_norm_speaker") == speaker:
-        return PackedEngine.load(packed)
+        return PackedEngine.load(member.packed)
     norm = Normalizer.from_dict(ckpt["normalizer"])
     return PackedEngine(ReferenceBCRNN.from_arrays(pack_enrolled(model, ckpt, segment_data(fs, [speaker], norm).x,
                                                                  speaker)))
@@ -72,12 +62,12 @@ def speaker_posteriors(models: list[PackedEngine], fs: FeatureSet, speaker: str)
     return np.stack([ensemble_posteriors(models, f, stats) for f in features])
 
 
-def score_ensemble(runs: list[Path], fs: FeatureSet, progress: bool = True, seeds: set[int] | None = None,
+def score_ensemble(runs: list[RunFolder], fs: FeatureSet, progress: bool = True, seeds: set[int] | None = None,
                    adapt_batch_norm: bool = False) -> dict:
     """Per-fold and mean +- std scores of the ensemble of `runs` (their `seeds`, default all) over the folds that
     every run has finished; with `adapt_batch_norm`, every member enrolled on each scored speaker."""
     per_run = [member_folds(r, seeds) for r in runs]
-    adaptive = [adapt_batch_norm or speaker_batch_norm_run(Path(r)) for r in runs]
+    adaptive = [adapt_batch_norm or r.speaker_batch_norm for r in runs]
     common = sorted(set.intersection(*(set(f) for f in per_run)))
     if not common:
         raise ValueError("the runs have no finished fold in common" + (" with these seeds" if seeds else ""))
@@ -87,12 +77,13 @@ def score_ensemble(runs: list[Path], fs: FeatureSet, progress: bool = True, seed
         fold = folds.get(name)
         if fold is None:
             raise ValueError(f"fold {name} is not a fold of this corpus: were the runs trained on it?")
-        members = [(path, adapts) for f, adapts in zip(per_run, adaptive) for path in f[name]]
-        packed_bytes.append(sum(path.stat().st_size for path, _ in members))
+        members = [(member, adapts) for f, adapts in zip(per_run, adaptive) for member in f[name]]
+        packed_bytes.append(sum(member.packed.stat().st_size for member, _ in members))
         row = {"fold": fold.index, "name": name, "test_speaker": fold.test, "models": len(members)}
-        fixed = {path: PackedEngine.load(path) for path, adapts in members if not adapts}
+        fixed = {member: PackedEngine.load(member.packed) for member, adapts in members if not adapts}
         for role, speaker in (("test", fold.test), ("validation", fold.validation)):
-            models = [enrolled_engine(path, fs, speaker) if adapts else fixed[path] for path, adapts in members]
+            models = [enrolled_engine(member, fs, speaker) if adapts else fixed[member]
+                      for member, adapts in members]
             y_true = fs.labels[fs.select([speaker])]
             y_pred = speaker_posteriors(models, fs, speaker).argmax(axis=1)
             row[role] = metrics.scores(y_true, y_pred, len(fs.classes))

@@ -266,7 +266,7 @@ class RunFolder:
 
     def load_model(self):
         """The opened folder's model (eval mode) and its checkpoint. A checkpoint carries the experiment it was
-        trained in; one written before checkpoints did gets the run's, from config.json."""
+        trained in; one that lacks it gets the run's, from config.json."""
         from bcrnn.models import load_checkpoint
 
         model, ckpt = load_checkpoint(self.checkpoint)

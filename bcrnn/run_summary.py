@@ -4,31 +4,31 @@ Used by training/summarize.py (the printed rows) and training/repetitions.py (on
 
 from __future__ import annotations
 
-import json
 import re
-from pathlib import Path
 
 import numpy as np
 
+from bcrnn.run_folder import RunFolder
 
-def averaged_val_uars(run: Path) -> dict[str, float]:
-    """Validation UAR of each fold's weight average, from train.log: result.json's val_uar held the last epoch's
-    before the selected model's was recorded there, so runs of that time are scored from their logs."""
-    log = run / "train.log"
+
+def averaged_val_uars(run: RunFolder) -> dict[str, float]:
+    """Validation UAR of each fold's weight average, from train.log: the figure for runs whose result.json holds
+    the last epoch's val_uar instead of the kept weights'."""
+    log = run.log_file
     pattern = re.compile(r"^seed (\d+) (\S+): average of the last \d+ epochs' weights.*val UAR ([0-9.]+)", re.M)
     return {f"seed{m[1]}/{m[2]}": float(m[3]) for m in pattern.finditer(log.read_text())} if log.exists() else {}
 
 
-def summarize(run: Path, folds: set[int] | None = None, seeds: set[int] | None = None) -> dict:
+def summarize(run: RunFolder, folds: set[int] | None = None, seeds: set[int] | None = None) -> dict:
     """Test scores over the finished folds, and the validation UAR of the kept weights (the one honest guide for
     choosing between recipes: the validation speaker is never a test speaker of its fold)."""
     rows, averaged = [], averaged_val_uars(run)
-    for path in sorted(run.glob("folds/seed*/*/result.json")):
-        r = json.loads(path.read_text())
+    for fold in run.finished_folds():
+        r = fold.read_result()
         if (folds is not None and r["fold"] not in folds) or (seeds is not None and r["seed"] not in seeds):
             continue
         scores = r.get("test_integer", r["test"])
-        val = averaged.get(f"{path.parent.parent.name}/{path.parent.name}", r["val_uar"])
+        val = averaged.get(f"seed{fold.seed}/{fold.name}", r["val_uar"])
         rows.append((r["fold"], r["test_speaker"], scores["uar"], scores["wa"], r["train_seconds"], r["best_epoch"],
                      "test_integer" in r, scores["recall"], scores["confusion"], r.get("packed_bytes"), val))
     if not rows:

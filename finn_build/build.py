@@ -26,6 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bcrnn.run_folder import FEATURE_CACHE, RunFolder, RunFolderError  # noqa: E402
+
 DEFAULT_TARGETS = ("zynq7020-small", "zu3eg-fast")
 
 
@@ -55,14 +57,12 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def verification_segments(run_dir: Path, data_dir: Path | None, speaker: str | None):
+def verification_segments(run: RunFolder, data_dir: Path | None, speaker: str | None):
     """Real segments of one speaker, z-scored with the run's training statistics."""
-    from bcrnn.experiment import run_features
     from bcrnn.features import Normalizer
-    from bcrnn.models import load_checkpoint
 
-    _, ckpt = load_checkpoint(run_dir / "model.pt")
-    fs = run_features(run_dir, data_dir, ROOT / "runs" / "cache")
+    _, ckpt = run.load_model()
+    fs = run.features(data_dir, ROOT / FEATURE_CACHE)
     speaker = speaker or ckpt["fold"]["test"]
     if speaker not in set(fs.speakers):
         raise SystemExit(f"speaker {speaker!r} is not in the corpus (speakers: {sorted(set(fs.speakers))})")
@@ -70,25 +70,26 @@ def verification_segments(run_dir: Path, data_dir: Path | None, speaker: str | N
     return speaker, Normalizer.from_dict(ckpt["normalizer"]).for_speaker(fs, speaker)(x)
 
 
-def resolve_runs(args) -> list[tuple[str, Path]]:
-    """(member name, run folder) of every RUN given; with --seed, that seed's member of the one run."""
+def resolve_runs(args) -> list[tuple[str, RunFolder]]:
+    """(member name, run) of every RUN given; with --seed, that seed's member of the one run."""
     if args.seed is not None and len(args.run_dirs) > 1:
         raise SystemExit("--seed selects a member of one multi-seed run: give a single RUN with it")
     runs = []
     for run_dir in args.run_dirs:
         run_dir = run_dir.resolve()
         name = run_dir.name
-        if args.seed is not None:
-            from bcrnn.experiment import RunFolderError, member_folder
+        try:
+            run = RunFolder.open(run_dir)
+            if args.seed is not None:
+                from bcrnn.run_export import member_folder
 
-            try:
-                run_dir = member_folder(run_dir, args.seed, args.data_dir, ROOT / "runs" / "cache").resolve()
-            except RunFolderError as e:
-                raise SystemExit(str(e))
-            name = f"{name}-seed{args.seed}"
-        if not (run_dir / "model.qonnx.onnx").is_file():
+                run = member_folder(run, args.seed, args.data_dir, ROOT / FEATURE_CACHE)
+                name = f"{name}-seed{args.seed}"
+        except RunFolderError as e:
+            raise SystemExit(str(e))
+        if not run.qonnx.is_file():
             raise SystemExit(f"{run_dir}: no model.qonnx.onnx; give the folder of a finished BCRNN training run")
-        runs.append((name, run_dir))
+        runs.append((name, run))
     names = [name for name, _ in runs]
     if len(set(names)) != len(names):
         raise SystemExit(f"the members' folder names must differ (they name the outputs): {names}")
@@ -115,9 +116,9 @@ def main(argv=None) -> int:
         build_member(runs[0][1], targets, out_root, args)
         return 0
     members, inputs = {}, {}
-    for name, run_dir in runs:
+    for name, run in runs:
         print(f"==== member {name}")
-        members[name], inputs[name] = build_member(run_dir, targets, out_root / name, args)
+        members[name], inputs[name] = build_member(run, targets, out_root / name, args)
     shared = shared_input_stream(inputs)
     ensemble = []
     for i, target in enumerate(targets):
@@ -156,7 +157,7 @@ def shared_input_stream(inputs: dict) -> bool | None:
     return shared
 
 
-def build_member(run_dir: Path, targets: list, out_root: Path, args) -> tuple[list[dict], tuple | None]:
+def build_member(run: RunFolder, targets: list, out_root: Path, args) -> tuple[list[dict], tuple | None]:
     """Every target's build of one run, verified unless --no-verify; its report in `out_root`. Returns the
     targets' summaries and (speaker, segments) of the verification (None without it)."""
     from bcrnn.dataflow import flow
@@ -167,18 +168,18 @@ def build_member(run_dir: Path, targets: list, out_root: Path, args) -> tuple[li
         t0 = time.time()
         print(f"== {target.name}: {target.board} ({target.resolved_part()}), {1e3 / target.clock_ns:g} MHz, "
               f"target {target.target_fps} segments/s")
-        out = flow.run_build(run_dir, target, out_root / target.name, vivado=args.vivado)
+        out = flow.run_build(run.model_dir, target, out_root / target.name, vivado=args.vivado)
         summary = flow.summarize(out, target)
         print(flow.format_table(summary))
         print(f"   FINN steps: {time.time() - t0:.0f} s; reports in {out}")
         if not args.no_verify:
             if segments is None:
-                speaker, segments = verification_segments(run_dir, args.data_dir, args.speaker)
+                speaker, segments = verification_segments(run, args.data_dir, args.speaker)
                 if args.max_segments:
                     segments = segments[: args.max_segments]
-            summary["verify"] = verify(out, run_dir, segments, speaker, args.cppsim)
+            summary["verify"] = verify(out, run, segments, speaker, args.cppsim)
             if args.hls_csim:
-                summary["hls_csim"] = lstm_csim(out, run_dir, segments, speaker)
+                summary["hls_csim"] = lstm_csim(out, run, segments, speaker)
         (out / "bcrnn_estimates.json").write_text(json.dumps(summary, indent=1))
         summaries.append(summary)
     (out_root / "report.json").write_text(json.dumps(summaries, indent=1))
@@ -189,7 +190,7 @@ def build_member(run_dir: Path, targets: list, out_root: Path, args) -> tuple[li
     return summaries, (None if segments is None else (speaker, segments))
 
 
-def verify(out: Path, run_dir: Path, segments, speaker: str, cppsim: bool) -> dict:
+def verify(out: Path, run: RunFolder, segments, speaker: str, cppsim: bool) -> dict:
     from qonnx.core.modelwrapper import ModelWrapper
 
     from bcrnn.dataflow.flow import step_model_path
@@ -203,7 +204,7 @@ def verify(out: Path, run_dir: Path, segments, speaker: str, cppsim: bool) -> di
     else:  # FINN's python execution is defined on the HW layers before specialization to HLS/RTL
         model, mode = ModelWrapper(str(step_model_path(out, "step_create_dataflow_partition"))), "python"
     t0 = time.time()
-    report = compare_with_reference(model, ReferenceBCRNN.load(run_dir / "model.packed.npz"), segments)
+    report = compare_with_reference(model, ReferenceBCRNN.load(run.packed), segments)
     result = report.to_dict() | {"speaker": speaker, "exec_mode": mode, "seconds": round(time.time() - t0, 1)}
     (out / "verify.json").write_text(json.dumps(result, indent=1))
     print(f"   HW graph ({mode} execution) == integer reference: {result['values_equal']:,} of "
@@ -212,7 +213,7 @@ def verify(out: Path, run_dir: Path, segments, speaker: str, cppsim: bool) -> di
     return result
 
 
-def lstm_csim(out: Path, run_dir: Path, segments, speaker: str) -> dict:
+def lstm_csim(out: Path, run: RunFolder, segments, speaker: str) -> dict:
     """The BinaryLSTM kernel's C simulation with the folding the build chose, on the reference's LSTM inputs."""
     import numpy as np
     from qonnx.core.modelwrapper import ModelWrapper
@@ -226,7 +227,7 @@ def lstm_csim(out: Path, run_dir: Path, segments, speaker: str) -> dict:
     node = next(n for n in hw.graph.node if n.op_type == "BinaryLSTM_hls")
     op = getCustomOp(node)
     pe, simd = op.get_nodeattr("PE"), op.get_nodeattr("SIMD")
-    ref = ReferenceBCRNN.load(run_dir / "model.packed.npz")
+    ref = ReferenceBCRNN.load(run.packed)
     streams = [ref.forward(quantize_features(s), trace=True)[1] for s in segments]
     x = np.stack([s["dense"] for s in streams])
     want = np.stack([s["lstm"] for s in streams])

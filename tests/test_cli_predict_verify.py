@@ -10,8 +10,9 @@ import soundfile
 from bcrnn.config import load_config
 from bcrnn.corpora.synth import synth_waveform
 from bcrnn.ensemble import enrolled_engine
-from bcrnn.experiment import run_experiment, run_features
+from bcrnn.experiment import run_experiment
 from bcrnn.reference.packed_file import load_packed, save_packed
+from bcrnn.run_folder import RunFolder
 
 
 @pytest.fixture(scope="module")
@@ -181,8 +182,8 @@ def test_enrol_gives_a_speaker_batch_norm_model_that_speakers_thresholds(tmp_pat
     plain_fold = next(plain.glob("folds/seed0/fold*"))
     assert main(["enrol", str(plain_fold), *map(str, files), "--out", str(tmp_path / "x.npz")]) == 0
     assert "trained without speaker batch norm" in capsys.readouterr().err
-    adapted = enrolled_engine(plain_fold / "model.packed.npz",
-                              run_features(plain, cache_dir=tmp_path / "cache", progress=False), test_speaker)
+    fs = RunFolder.open(plain).features(cache_dir=tmp_path / "cache", progress=False)
+    adapted = enrolled_engine(RunFolder.open(plain_fold), fs, test_speaker)
     stored, enrolled = load_packed(plain_fold / "model.packed.npz"), load_packed(tmp_path / "x.npz")
     assert not np.array_equal(enrolled["dense_threshold"], stored["dense_threshold"])
     for name in stored:

@@ -5,7 +5,9 @@ import json
 import pytest
 
 from bcrnn.config import load_config
-from bcrnn.experiment import RunFolderError, member_folder, run_experiment
+from bcrnn.experiment import run_experiment
+from bcrnn.run_export import member_folder
+from bcrnn.run_folder import RunFolder, RunFolderError
 from script_loader import load_script
 
 
@@ -100,7 +102,7 @@ def test_seed_selection_and_confusion_plot(two_seed_run, tmp_path, capsys):
 def test_member_folder_is_a_run_folder_of_one_seed(two_seed_run):
     """What the FINN build's --seed takes: seed 1's first fold as a run folder, its QONNX export checked."""
     root, run = two_seed_run
-    member = member_folder(run, 1, cache_dir=root / "cache", log=lambda _: None)
+    member = member_folder(RunFolder.open(run), 1, cache_dir=root / "cache", log=lambda _: None).path
     assert member == run / "members" / "seed1"
     fold = next(run.glob("folds/seed1/*/result.json")).parent
     assert (member / "model.packed.npz").read_bytes() == (fold / "model.packed.npz").read_bytes()
@@ -108,26 +110,24 @@ def test_member_folder_is_a_run_folder_of_one_seed(two_seed_run):
     check = json.loads((member / "export_check.json").read_text())
     assert check["segments"] > 0 and (member / "model.qonnx.onnx").stat().st_size > 0
     with pytest.raises(RunFolderError, match="no finished BCRNN fold of seed 4 .seeds here: seed0, seed1"):
-        member_folder(run, 4, cache_dir=root / "cache")
+        member_folder(RunFolder.open(run), 4, cache_dir=root / "cache")
 
 
 def test_run_features_reads_the_runs_corpus(two_seed_run, tmp_path):
     """The ensemble scorer, member folders and the FINN build's verification all load a run's corpus this way."""
-    from bcrnn.experiment import run_features
-
     root, run = two_seed_run
     config = json.loads((run / "config.json").read_text())["experiment"]
-    fs = run_features(run, cache_dir=root / "cache", progress=False)
+    fs = RunFolder.open(run).features(cache_dir=root / "cache", progress=False)
     assert config["dataset"] == "synth" and len(fs.speakers) > 0
     with pytest.raises(RunFolderError, match="not a run folder"):
-        run_features(tmp_path, cache_dir=root / "cache")
+        RunFolder.open(tmp_path)
 
 
 def test_summarize_picks_seeds(two_seed_run):
     """training/summarize.py --seeds: one seed's fold runs of a multi-seed run."""
     _, run = two_seed_run
     summarize = load_script("training/summarize.py")
-    both, one = summarize.summarize(run), summarize.summarize(run, seeds={1})
+    both, one = summarize.summarize(RunFolder.open(run)), summarize.summarize(RunFolder.open(run), seeds={1})
     seed1 = json.loads(next(run.glob("folds/seed1/*/result.json")).read_text())
     assert both["n"] == 2 and one["n"] == 1
     assert one["uar_mean"] == pytest.approx(seed1["test_integer"]["uar"])
@@ -140,7 +140,7 @@ def test_speaker_batch_norm_members_are_enrolled_on_each_scored_speaker(tmp_path
     import numpy as np
 
     from bcrnn.ensemble import enrolled_engine, score_ensemble
-    from bcrnn.experiment import run_features, segment_data
+    from bcrnn.fold_data import segment_data
     from bcrnn.features import Normalizer
     from bcrnn.models import load_checkpoint
     from bcrnn.training import adapt_batch_norm, evaluate
@@ -149,8 +149,8 @@ def test_speaker_batch_norm_members_are_enrolled_on_each_scored_speaker(tmp_path
     cfg = load_config(None, {"dataset": "synth", "preset": "tiny", "folds": 1, "epochs": 2, "batch_size": 16,
                              "normalization": "speaker", "speaker_batch_norm": True})
     run_experiment(cfg, run, cache_dir=tmp_path / "cache", progress=False, quiet=True)
-    fs = run_features(run, cache_dir=tmp_path / "cache", progress=False)
-    scores = score_ensemble([run], fs, progress=False)
+    fs = RunFolder.open(run).features(cache_dir=tmp_path / "cache", progress=False)
+    scores = score_ensemble([RunFolder.open(run)], fs, progress=False)
     fold_dir = next(run.glob("folds/seed0/fold*"))
     result = json.loads((fold_dir / "result.json").read_text())
     assert scores["folds"][0]["test"]["uar"] == pytest.approx(result["test_integer"]["uar"])
@@ -158,8 +158,8 @@ def test_speaker_batch_norm_members_are_enrolled_on_each_scored_speaker(tmp_path
     val = segment_data(fs, [result["validation_speaker"]], Normalizer.from_dict(ckpt["normalizer"]))
     float_val = evaluate(adapt_batch_norm(model, val.x), val, len(fs.classes))
     assert scores["folds"][0]["validation"]["uar"] == pytest.approx(float_val["uar"])
-    stored = enrolled_engine(fold_dir / "model.packed.npz", fs, result["test_speaker"])
-    enrolled = enrolled_engine(fold_dir / "model.packed.npz", fs, result["validation_speaker"])
+    stored = enrolled_engine(RunFolder.open(fold_dir), fs, result["test_speaker"])
+    enrolled = enrolled_engine(RunFolder.open(fold_dir), fs, result["validation_speaker"])
     assert not np.array_equal(stored.ref.params["dense_threshold"], enrolled.ref.params["dense_threshold"])
     assert enrolled.ref.meta["batch_norm_speaker"] == result["validation_speaker"]
 
@@ -171,11 +171,11 @@ def test_adapt_batch_norm_enrols_members_trained_without_it(two_runs):
 
     from bcrnn.engine import PackedEngine
     from bcrnn.ensemble import enrolled_engine, score_ensemble, speaker_posteriors
-    from bcrnn.experiment import run_features
 
     root, (a, _) = two_runs
-    fs = run_features(a, cache_dir=root / "cache", progress=False)
-    plain, adapted = score_ensemble([a], fs, progress=False), score_ensemble([a], fs, False, adapt_batch_norm=True)
+    fs = RunFolder.open(a).features(cache_dir=root / "cache", progress=False)
+    plain = score_ensemble([RunFolder.open(a)], fs, progress=False)
+    adapted = score_ensemble([RunFolder.open(a)], fs, False, adapt_batch_norm=True)
     assert plain["enrolled"] == [] and adapted["enrolled"] == [str(a)]
     fold_dir = next(a.glob("folds/seed0/fold*"))
     result = json.loads((fold_dir / "result.json").read_text())
@@ -183,7 +183,7 @@ def test_adapt_batch_norm_enrols_members_trained_without_it(two_runs):
     stored = PackedEngine.load(fold_dir / "model.packed.npz")  # the training speakers' thresholds
     for role in ("test", "validation"):
         speaker = result[f"{role}_speaker"]
-        engine = enrolled_engine(fold_dir / "model.packed.npz", fs, speaker)
+        engine = enrolled_engine(RunFolder.open(fold_dir), fs, speaker)
         assert engine.ref.meta["batch_norm_speaker"] == speaker
         assert not np.array_equal(stored.ref.params["dense_threshold"], engine.ref.params["dense_threshold"])
         y_pred = speaker_posteriors([engine], fs, speaker).argmax(axis=1)

@@ -65,7 +65,7 @@ def test_speaker_normalization_uses_each_speakers_own_frames_and_no_labels(synth
 
 
 def test_segment_data_normalizes_each_speaker_separately(synth_features):
-    from bcrnn.experiment import segment_data
+    from bcrnn.fold_data import segment_data
 
     fs = synth_features
     norm = Normalizer.fit(fs, fs.select(["s01", "s02"]), mode="speaker")

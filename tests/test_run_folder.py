@@ -1,9 +1,13 @@
-"""bcrnn.run_folder: a run opens from its own folder or any fold folder, and a folder that is no run says so."""
+"""bcrnn.run_folder: a run opens from its own folder or any fold folder, a folder that is no run says so, and every
+checkpoint carries the experiment it was trained in."""
 
 import json
 
 import pytest
+import torch
 
+from bcrnn.config import ExperimentConfig, load_config
+from bcrnn.experiment import run_experiment
 from bcrnn.run_folder import FoldFolder, RunFolder, RunFolderError
 
 
@@ -50,3 +54,26 @@ def test_a_folder_that_is_no_run_says_what_is_missing(tmp_path):
     root = _layout(tmp_path / "run")
     with pytest.raises(RunFolderError, match="not a run folder: .*seed0 .config.json missing"):
         RunFolder.open(root / "folds" / "seed0")  # a seed's folder is neither a run nor a fold
+
+
+def test_a_checkpoint_carries_its_experiment(tmp_path):
+    """best.pt, last.pt and model.pt say how they were trained; a checkpoint without that is loaded with the run's
+    config.json instead."""
+    cfg = load_config(None, {"dataset": "synth", "preset": "tiny", "folds": 1, "epochs": 1, "batch_size": 16})
+    out = tmp_path / "run"
+    run_experiment(cfg, out, cache_dir=tmp_path / "cache", progress=False, quiet=True)
+    run = RunFolder.open(out)
+    (fold,) = run.finished_folds()
+    for path in (fold.best, fold.last, run.checkpoint):
+        stored = torch.load(path, weights_only=False)["experiment"]
+        assert ExperimentConfig.from_dict(stored) == cfg, path.name
+    _, ckpt = run.at(fold).load_model()
+    assert ckpt["experiment"] == cfg.to_dict() and ckpt["fold"]["test"] == fold.read_result()["test_speaker"]
+    bare = torch.load(run.checkpoint, weights_only=False)
+    del bare["experiment"]
+    torch.save(bare, run.checkpoint)
+    config = json.loads((out / "config.json").read_text())
+    config["experiment"]["train"]["epochs"] = 7  # so that the run's configuration is seen to be the one used
+    (out / "config.json").write_text(json.dumps(config))
+    model, ckpt = RunFolder.open(out).load_model()
+    assert ckpt["experiment"]["train"]["epochs"] == 7 and not model.training

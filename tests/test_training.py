@@ -11,9 +11,11 @@ import pytest
 import torch
 
 from bcrnn.config import ExperimentConfig, load_config
-from bcrnn.experiment import RunFolderError, run_experiment, segment_data
+from bcrnn.experiment import run_experiment
 from bcrnn.features import Normalizer
+from bcrnn.fold_data import segment_data
 from bcrnn.models import build_model
+from bcrnn.run_folder import FoldFolder, RunFolder, RunFolderError
 from bcrnn.training import TrainConfig, fit
 from script_loader import load_script
 
@@ -107,7 +109,7 @@ def test_recipe_options_round_trip_through_config_json_and_resume(tmp_path):
     # summarize.py finds the same figure in the log (how runs older than that result.json field are scored)
     from bcrnn.run_summary import averaged_val_uars
 
-    assert averaged_val_uars(out) == {f"seed0/{result_path.parent.name}": float(logged[1])}
+    assert averaged_val_uars(RunFolder.open(out)) == {f"seed0/{result_path.parent.name}": float(logged[1])}
     stored = json.loads((out / "config.json").read_text())["experiment"]
     assert stored["normalization"] == "speaker" and stored["train"]["selection"] == "average"
     assert ExperimentConfig.from_dict(stored) == cfg
@@ -169,11 +171,11 @@ def test_run_folder_has_every_report(tmp_path):
     assert summary["uar_mean"] == m["uar_mean"]
     # training/summarize.py reads the folds' result files and agrees with metrics.json
     summarize = _summarize_module()
-    s = summarize.summarize(out)
+    s = summarize.summarize(RunFolder.open(out))
     assert s["n"] == 2 and s["integer"] and s["uar_mean"] == pytest.approx(m["uar_mean"])
     assert s["confusion"] == m["confusion_sum"] and s["packed_mb"] > 0
     assert s["val_uar_mean"] == pytest.approx(np.mean([f["val_uar"] for f in m["folds"]]))
-    table = summarize.markdown(s, out)
+    table = summarize.markdown(s, RunFolder.open(out))
     assert f"**{100 * m['uar_mean']:.1f} +- {100 * m['uar_std']:.1f}**" in table
     assert sum(line.startswith(("| ang", "| hap", "| sad", "| neu")) for line in table.splitlines()) == 4
 
@@ -263,10 +265,8 @@ def test_a_fold_claimed_by_a_live_process_is_skipped(tmp_path):
 def _claim_and_hold(fold_dir, barrier, results):
     import time
 
-    from bcrnn.experiment import claim_fold
-
     barrier.wait()
-    lock = claim_fold(fold_dir)
+    lock = FoldFolder(fold_dir).claim()
     results.put(lock is not None)
     time.sleep(0.5)
     if lock is not None:
@@ -276,8 +276,6 @@ def _claim_and_hold(fold_dir, barrier, results):
 def test_concurrent_claims_of_one_fold_give_it_to_one_process(tmp_path):
     """Eight processes released at the same instant claim one fold: exactly one gets it (this once failed)."""
     import multiprocessing
-
-    from bcrnn.experiment import claim_fold
 
     ctx = multiprocessing.get_context("fork")
     for attempt in range(5):
@@ -290,7 +288,7 @@ def test_concurrent_claims_of_one_fold_give_it_to_one_process(tmp_path):
         for proc in procs:
             proc.join()
         assert wins == 1
-        lock = claim_fold(fold_dir)  # every holder has exited: free again
+        lock = FoldFolder(fold_dir).claim()  # every holder has exited: free again
         assert lock is not None
         lock.close()
 

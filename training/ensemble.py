@@ -22,14 +22,14 @@ import sys
 from pathlib import Path
 
 from bcrnn.ensemble import confusion_lines, plot, score_ensemble, summary_line
-from bcrnn.experiment import run_features
+from bcrnn.run_folder import FEATURE_CACHE, RunFolder, RunFolderError
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("runs", nargs="+", help="BCRNN run folders of the same corpus and folds")
     p.add_argument("--data-dir", help="corpus folder (default: the first run's)")
-    p.add_argument("--cache-dir", default="runs/cache", help="feature cache (default runs/cache)")
+    p.add_argument("--cache-dir", default=str(FEATURE_CACHE), help=f"feature cache (default {FEATURE_CACHE})")
     p.add_argument("--seeds", help="comma-separated seeds to take from every run (default: all), e.g. 0,1")
     p.add_argument("--out", help="write the scores to this JSON file (and the confusion matrix to the same name .png)")
     p.add_argument("--adapt-batch-norm", action="store_true",
@@ -47,22 +47,21 @@ def main(argv=None) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    runs = [Path(r) for r in args.runs]
     try:
         seeds = {int(v) for v in args.seeds.split(",")} if args.seeds else None
     except ValueError:
         print(f"error: --seeds takes comma-separated integers, not {args.seeds!r}", file=sys.stderr)
         return 2
-    configs = []
-    for r in runs:
-        if not (r / "config.json").exists():
-            print(f"error: {r} is not a run folder (no config.json)", file=sys.stderr)
-            return 2
-        configs.append(json.loads((r / "config.json").read_text())["experiment"])
+    try:
+        runs = [RunFolder.open(r, allow_fold=False) for r in args.runs]
+    except RunFolderError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    configs = [r.experiment for r in runs]
     if len({(c["dataset"], c.get("merge_excited")) for c in configs}) > 1:
         print("error: the runs were trained on different corpora", file=sys.stderr)
         return 2
-    fs = run_features(runs[0], args.data_dir, Path(args.cache_dir), progress=not args.no_progress)
+    fs = runs[0].features(args.data_dir, Path(args.cache_dir), progress=not args.no_progress)
     try:
         s = score_ensemble(runs, fs, progress=not args.no_progress, seeds=seeds,
                            adapt_batch_norm=args.adapt_batch_norm)
@@ -72,7 +71,7 @@ def main(argv=None) -> int:
     for r in s["folds"]:
         print(f"  {r['name']}: test UAR {100 * r['test']['uar']:.1f}  "
               f"validation UAR {100 * r['validation']['uar']:.1f}")
-    print(summary_line(s, ", ".join(r.name for r in runs)))
+    print(summary_line(s, ", ".join(r.path.name for r in runs)))
     if s["enrolled"]:
         print(f"enrolled on every scored speaker (its own batch-norm statistics): {', '.join(s['enrolled'])}")
     print("\n".join(confusion_lines(s)))

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from bcrnn.plotting import figure
+from bcrnn.run_folder import RunFolder, RunFolderError
 from bcrnn.run_summary import summarize
 
 
@@ -54,12 +55,14 @@ def read_repetitions(path: Path) -> list[Repetition]:
         except (ValueError, KeyError, TypeError) as e:
             raise ValueError(f"{path} is not an ensemble JSON written by ensemble.py --out ({e!r})") from None
         return [rep]
-    if not (path / "config.json").exists():
-        raise ValueError(f"{path} is neither a run folder (no config.json) nor an ensemble JSON")
-    seeds = sorted(int(d.name[len("seed"):]) for d in path.glob("folds/seed*") if d.is_dir())
+    try:
+        run = RunFolder.open(path, allow_fold=False)
+    except RunFolderError as err:
+        raise ValueError(f"{path} is neither a run folder nor an ensemble JSON ({err})") from None
+    seeds = run.seeds()
     reps = []
     for seed in seeds:
-        s = summarize(path, seeds={seed})
+        s = summarize(run, seeds={seed})
         if s["n"]:
             name = path.name if len(seeds) == 1 else f"{path.name} seed {seed}"
             reps.append(Repetition(name, dict(zip(s["folds"], s["per_fold_uar"])),

@@ -23,6 +23,7 @@ from bcrnn.config import DATASETS, load_config  # noqa: E402
 from bcrnn.corpora.base import CorpusError  # noqa: E402
 from bcrnn.models import PRESETS  # noqa: E402
 from bcrnn.models.bipolar import GRADIENT_PRECISIONS  # noqa: E402
+from bcrnn.run_folder import FEATURE_CACHE  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -87,7 +88,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="train this many folds at once, in as many processes sharing the run folder (default 1)")
     p.add_argument("--only-folds", help="train only these fold indices (e.g. 0-4 or 1,3): share a run folder "
                                         "between processes; the last one to finish writes the reports")
-    p.add_argument("--cache-dir", default="runs/cache", help="feature cache folder (default runs/cache)")
+    p.add_argument("--cache-dir", default=str(FEATURE_CACHE), help=f"feature cache folder (default {FEATURE_CACHE})")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
     return p.parse_args(argv)
 
@@ -138,12 +139,14 @@ def main(argv=None) -> int:
     out = Path(args.out) if args.out else default_out(Path("runs") / f"{cfg.dataset}-{cfg.model}-{cfg.preset}",
                                                         args.resume)
     print(f"run folder: {out}")
-    from bcrnn.experiment import RunFolderError, check_teacher_run, prepare_run_folder, run_experiment  # heavy
+    from bcrnn.experiment import run_experiment  # heavy
+    from bcrnn.run_folder import RunFolder, RunFolderError
+    from bcrnn.teacher import check_teacher_run
 
     if args.jobs > 1:
         try:  # the children always resume (to share the folder): whether this call may, is checked here
             check_teacher_run(cfg)
-            prepare_run_folder(out, cfg, args.resume)
+            RunFolder(out).prepare(cfg, args.resume)
         except (RunFolderError, ValueError) as err:
             print(f"error: {err}", file=sys.stderr)
             return 2

@@ -1,0 +1,55 @@
+"""The model a run deploys: its first fold's, published at the top of the run folder (model.pt, model.packed.npz),
+exported to QONNX and checked against the integer reference; any other seed's as a member folder of its own, which
+is how the FINN build, the RTL simulation and `bcrnn verify` take any member of a seed ensemble."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from bcrnn.features import FeatureSet, Normalizer
+from bcrnn.run_folder import FEATURE_CACHE, FoldFolder, RunFolder, RunFolderError, write_json
+
+
+def publish_model(run: RunFolder, fold: FoldFolder) -> None:
+    """`fold`'s model as the run's: best.pt -> model.pt, and its packed file when it has one (a BCRNN)."""
+    shutil.copyfile(fold.best, run.checkpoint)
+    if fold.packed.exists():
+        shutil.copyfile(fold.packed, run.packed)
+
+
+def export_run(run: RunFolder, fs: FeatureSet, log, n_segments: int = 8) -> dict:
+    """Export the run's model (model.pt) to model.qonnx.onnx and check qonnx's execution against the reference
+    on real segments of the first fold's test speaker; the check's figures go to export_check.json."""
+    from bcrnn.export import check_qonnx_against_reference, export_qonnx_model
+    from bcrnn.reference.model import ReferenceBCRNN
+
+    model, ckpt = run.load_model()
+    path = export_qonnx_model(model, run.qonnx, ckpt["classes"], frames=model.cfg.segment_frames,
+                              mels=model.cfg.n_mels)
+    norm = Normalizer.from_dict(ckpt["normalizer"]).for_speaker(fs, ckpt["fold"]["test"])
+    x, _, _ = fs.segments(fs.select([ckpt["fold"]["test"]]))
+    report = check_qonnx_against_reference(path, ReferenceBCRNN.load(run.packed), norm(x[:n_segments]))
+    write_json(run.export_check_file, report)
+    log(f"QONNX export {path.name}: qonnx execution == integer reference on {report['segments']} segments "
+        f"({report['lstm_bits_compared']:,} LSTM bits, every prediction)")
+    return report
+
+
+def member_folder(run: RunFolder, seed: int, data_dir: Path | None = None,
+                  cache_dir: Path | None = FEATURE_CACHE, log=print) -> RunFolder:
+    """run/members/seed<S>/: seed S's first fold as a run folder of its own (config.json, model.pt,
+    model.packed.npz, model.qonnx.onnx checked against the reference), made once. The run folder holds the lowest
+    seed's."""
+    folds = run.finished_folds(seeds={seed})
+    if not folds or not folds[0].packed.exists():
+        seeds = ", ".join(f"seed{s}" for s in run.seeds())
+        raise RunFolderError(f"{run}: no finished BCRNN fold of seed {seed} (seeds here: {seeds or 'none'})")
+    member = run.member(seed)
+    if member.qonnx.exists():
+        return member
+    member.path.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(run.config_file, member.config_file)
+    publish_model(member, folds[0])
+    export_run(member, run.features(data_dir, cache_dir), log)
+    return member
