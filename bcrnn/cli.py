@@ -5,19 +5,13 @@ speaker batch norm's enrolment, AdaBN for models trained without it)."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
-
-def _packed_path(model: Path) -> Path:
-    path = model / "model.packed.npz" if model.is_dir() else model
-    if not path.is_file():
-        raise FileNotFoundError(f"no packed model at {path}: train a BCRNN (python training/train.py) first")
-    return path
+from bcrnn.run_folder import FEATURE_CACHE, RunFolder, RunFolderError, packed_model
 
 
 def predict(files: list[str], model_dirs: list[str], top: int) -> int:
@@ -29,8 +23,8 @@ def predict(files: list[str], model_dirs: list[str], top: int) -> int:
     from bcrnn.speech import find_speech
 
     try:
-        models = [ReferenceBCRNN.load(_packed_path(Path(d))) for d in model_dirs]
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:  # missing, truncated or foreign file
+        models = [ReferenceBCRNN.load(packed_model(d)) for d in model_dirs]
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, RunFolderError) as err:  # missing, truncated, foreign
         print(f"error: cannot load the model: {err}", file=sys.stderr)
         return 2
     ref = models[0]
@@ -79,18 +73,20 @@ def enrol(run_dir: str, files: list[str], out: str, speaker: str | None) -> int:
     norm; on any other BCRNN it is test-time adaptation (AdaBN)."""
     from bcrnn.audio import AudioError, read_audio
     from bcrnn.features import FeatureConfig, Normalizer, log_mel_deltas, segment
-    from bcrnn.models import load_checkpoint
     from bcrnn.packing import pack_enrolled
     from bcrnn.reference.packed_file import save_packed
 
-    run = Path(run_dir)
-    ckpt_path = run / "model.pt" if (run / "model.pt").exists() else run / "best.pt"
-    if not ckpt_path.exists():
-        print(f"error: {run} is not a run folder (no model.pt / best.pt)", file=sys.stderr)
+    try:
+        run = RunFolder.open(run_dir)
+    except RunFolderError as err:
+        print(f"error: {err}", file=sys.stderr)
         return 2
-    model, ckpt = load_checkpoint(ckpt_path)
+    if not run.checkpoint.exists():
+        print(f"error: {run.model_dir} has no {run.checkpoint.name}: give a finished run or fold", file=sys.stderr)
+        return 2
+    model, ckpt = run.load_model()
     if ckpt.get("batch_norm_speaker") is None:
-        print(f"note: {run} was trained without speaker batch norm: enrolment adapts its thresholds to the speaker "
+        print(f"note: {run_dir} was trained without speaker batch norm: enrolment adapts its thresholds to the speaker "
               "(AdaBN, as `training/ensemble.py --adapt-batch-norm` scores it); its stored model.packed.npz keeps "
               "the training speakers' thresholds", file=sys.stderr)
     cfg = FeatureConfig(**ckpt["feature_config"])
@@ -108,7 +104,7 @@ def enrol(run_dir: str, files: list[str], out: str, speaker: str | None) -> int:
         return 2
     speaker = speaker or f"enrolled on {len(files)} file(s)"
     n_bytes = save_packed(Path(out), pack_enrolled(model, ckpt, x, speaker))
-    print(f"{out}: {run} enrolled on {len(files)} file(s) ({len(x)} segments) of speaker {speaker!r}, "
+    print(f"{out}: {run_dir} enrolled on {len(files)} file(s) ({len(x)} segments) of speaker {speaker!r}, "
           f"{n_bytes:,} bytes; run `bcrnn predict --model {out}` on that speaker's files")
     return 0
 
@@ -119,34 +115,30 @@ def verify(run_dir: str, data_dir: str | None, speakers: list[str] | None, limit
     differing value and say where it is."""
     import torch
 
-    from bcrnn.corpora import load_corpus
+    from bcrnn.corpora.base import CorpusError
     from bcrnn.deploy import DeployedBCRNN
-    from bcrnn.features import FeatureConfig, Normalizer, extract_features
-    from bcrnn.models import load_checkpoint
+    from bcrnn.features import FeatureConfig, Normalizer
     from bcrnn.reference.model import ReferenceBCRNN, quantize_features
 
-    run = Path(run_dir)
-    ckpt_path = run / "model.pt" if (run / "model.pt").exists() else run / "best.pt"  # a run or one fold
-    config_path = next((d / "config.json" for d in (run, *run.parents) if (d / "config.json").exists()), None)
-    if not ckpt_path.exists() or config_path is None:
-        print(f"error: {run} is not a run folder (no model.pt / best.pt and config.json)", file=sys.stderr)
+    try:
+        run = RunFolder.open(run_dir)  # a run (its model.pt) or one of its folds (best.pt)
+    except RunFolderError as err:
+        print(f"error: {err}", file=sys.stderr)
         return 2
-    if not (run / "model.packed.npz").exists():
-        print(f"error: {run} has no model.packed.npz: only a BCRNN run has an integer deployment to verify",
+    if not run.checkpoint.exists():
+        print(f"error: {run.model_dir} has no {run.checkpoint.name}: give a finished run or fold", file=sys.stderr)
+        return 2
+    if not run.packed.exists():
+        print(f"error: {run.model_dir} has no model.packed.npz: only a BCRNN run has an integer deployment to verify",
               file=sys.stderr)
         return 2
-    config = json.loads(config_path.read_text())["experiment"]
-    model, ckpt = load_checkpoint(ckpt_path)
-    ref = ReferenceBCRNN.load(_packed_path(run))
-    from bcrnn.corpora.base import CorpusError
-
+    model, ckpt = run.load_model()
+    ref = ReferenceBCRNN.load(run.packed)
     try:
-        corpus = load_corpus(config["dataset"], data_dir or config["data_dir"],
-                             merge_excited=config["merge_excited"])
+        fs = run.features(data_dir, FEATURE_CACHE, feature_config=FeatureConfig(**ckpt["feature_config"]))
     except CorpusError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    fs = extract_features(corpus, FeatureConfig(**ckpt["feature_config"]), cache_dir=Path("runs/cache"))
     stored = Normalizer.from_dict(ckpt["normalizer"])
     by_speaker = {}
 

@@ -286,6 +286,15 @@ class RunFolder:
         return extract_features(corpus, feature_config or FeatureConfig(), cache_dir=cache_dir, progress=progress)
 
 
+def packed_model(model) -> Path:
+    """The packed model `model` names: a model.packed.npz file as given, or the one of a run or fold folder."""
+    model = Path(model)
+    path = RunFolder.open(model).packed if model.is_dir() else model
+    if not path.is_file():
+        raise FileNotFoundError(f"no packed model at {path}: train a BCRNN (python training/train.py) first")
+    return path
+
+
 class Logger:
     """Prints through tqdm (so progress bars stay intact) and appends to a run's train.log."""
 
