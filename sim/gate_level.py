@@ -66,15 +66,15 @@ def main(argv=None) -> int:
     sys.path.insert(0, str(ROOT))
     from bcrnn.reference.packed_file import load_packed
     from bcrnn.rtl.top import zu3eg_folding
-    from sim.top import speaker_segments
+    from sim.top import open_run, speaker_segments
 
-    run = args.run_dir.resolve()
+    run = open_run(args.run_dir)
     segments, speaker, _ = speaker_segments(run, args.segments)
     segments = segments[: args.segments]
-    packed = load_packed(run / "model.packed.npz")
+    packed = load_packed(run.packed)
     folding = args.folding or zu3eg_folding(packed)
-    out = simulate_netlist(packed, segments, folding, args.sim, args.out or ROOT / "build" / "gate_level" / run.name,
-                           args.freq)
+    out = simulate_netlist(packed, segments, folding, args.sim,
+                           args.out or ROOT / "build" / "gate_level" / run.model_dir.name, args.freq)
     print(f"gate-level {args.sim}: the placed netlist of bcrnn_top (folding {folding}) == reference on "
           f"{out['total_values']:,} values ({out['segments']} segments of speaker {speaker}, every layer boundary "
           f"and the label); simulated in {out['seconds']:.0f} s")

@@ -71,23 +71,30 @@ def simulate(packed, segments: np.ndarray, folding, sim: str, build_dir: Path, e
     return out
 
 
-def speaker_segments(run: Path, utterances: int, data_dir=None) -> tuple[np.ndarray, str, list[int]]:
-    """The z-scored 3-s segments of the first `utterances` utterances of a run's (or fold's) test speaker, normalized
-    as the run scored them; returns (segments, speaker, utterance indices)."""
-    from bcrnn.corpora import load_corpus
-    from bcrnn.features import Normalizer, extract_features, segment
-    from bcrnn.models import load_checkpoint
+def open_run(folder: Path):
+    """The BCRNN run (or fold of a run) to simulate, with its checkpoint and packed model; SystemExit saying what
+    is missing otherwise."""
+    from bcrnn.run_folder import RunFolder, RunFolderError
 
-    run = Path(run).resolve()
-    checkpoint = run / "model.pt" if (run / "model.pt").is_file() else run / "best.pt"  # a run, or one of its folds
-    config_path = next((p / "config.json" for p in (run, *run.parents) if (p / "config.json").is_file()), None)
-    if not checkpoint.is_file() or config_path is None or not (run / "model.packed.npz").is_file():
-        raise SystemExit(f"{run}: not a BCRNN run or fold folder (model.pt or best.pt, model.packed.npz, and a "
-                         "config.json here or above)")
-    config = json.loads(config_path.read_text())["experiment"]
-    _, ckpt = load_checkpoint(checkpoint)
-    corpus = load_corpus(config["dataset"], data_dir or config.get("data_dir"))
-    fs = extract_features(corpus, cache_dir=ROOT / "runs" / "cache")
+    try:
+        run = RunFolder.open(Path(folder).resolve())
+    except RunFolderError as err:
+        raise SystemExit(str(err))
+    if not run.checkpoint.is_file() or not run.packed.is_file():
+        raise SystemExit(f"{run.model_dir}: not a BCRNN run or fold folder (no {run.checkpoint.name} or "
+                         f"{run.packed.name})")
+    return run
+
+
+def speaker_segments(run, utterances: int, data_dir=None) -> tuple[np.ndarray, str, list[int]]:
+    """The z-scored 3-s segments of the first `utterances` utterances of the test speaker of a run (a
+    bcrnn.run_folder.RunFolder, opened at the run or one of its folds), normalized as the run scored them; returns
+    (segments, speaker, utterance indices)."""
+    from bcrnn.features import Normalizer, segment
+    from bcrnn.run_folder import FEATURE_CACHE
+
+    _, ckpt = run.load_model()
+    fs = run.features(data_dir, ROOT / FEATURE_CACHE)
     speaker = ckpt["fold"]["test"]
     idx = fs.select([speaker])[:utterances]
     norm = Normalizer.from_dict(ckpt["normalizer"]).for_speaker(fs, speaker)  # speaker mode: own stats
@@ -109,12 +116,12 @@ def main(argv=None) -> int:
     from bcrnn.reference.packed_file import load_packed
     from bcrnn.rtl.top import Folding, zu3eg_folding
 
-    run = args.run_dir.resolve()
+    run = open_run(args.run_dir)
     segments, speaker, idx = speaker_segments(run, args.utterances, args.data_dir)
-    packed = load_packed(run / "model.packed.npz")
+    packed = load_packed(run.packed)
     folding = args.folding or zu3eg_folding(packed)
     print(f"folding: {folding}")
-    out_root = (args.out or ROOT / "build" / "rtl" / run.name).resolve()
+    out_root = (args.out or ROOT / "build" / "rtl" / run.model_dir.name).resolve()
     results = {}
     for sim in args.sim:
         r = simulate(packed, segments, Folding.load(folding), sim, out_root / sim)
@@ -130,16 +137,17 @@ def main(argv=None) -> int:
     return 0
 
 
-def finn_estimate(run: Path, folding: str, description_json: Path) -> dict | None:
+def finn_estimate(run, folding: str, description_json: Path) -> dict | None:
     """FINN's estimate of the run's QONNX export at the RTL's folding (printed; None without an export)."""
-    if not (run / "model.qonnx.onnx").is_file():
-        print(f"FINN estimate: not available ({run} has no model.qonnx.onnx; give the run folder, not a fold)")
+    if not run.qonnx.is_file():
+        print(f"FINN estimate: not available ({run.model_dir} has no model.qonnx.onnx; give the run folder, not a "
+              "fold)")
         return None
     from bcrnn.dataflow.no_vivado import prepare_finn
     from bcrnn.rtl.top import finn_folding_config
 
     name = f"rtl-{Path(folding).stem}"
-    out = ROOT / "build" / "finn" / run.name / name
+    out = ROOT / "build" / "finn" / run.model_dir.name / name
     prepare_finn(out)
     from bcrnn.dataflow import flow
 
@@ -148,7 +156,7 @@ def finn_estimate(run: Path, folding: str, description_json: Path) -> dict | Non
     config.write_text(json.dumps(finn_folding_config(json.loads(description_json.read_text())), indent=1))
     # the ZU3EG target's board, part, 200 MHz clock and limits, with the RTL's folding instead of a rate
     target = replace(flow.BuildTarget.load("zu3eg-fast"), name=name, target_fps=None, folding_config=str(config))
-    summary = flow.summarize(flow.run_build(run, target, out), target)
+    summary = flow.summarize(flow.run_build(run.model_dir, target, out), target)
     print(f"FINN estimate at the same folding ({config}): {summary['bottleneck_cycles']:,} cycles per segment "
           f"({summary['bottleneck']}) -> {summary['segments_per_second']:,.0f} segments/s at an assumed 200 MHz; "
           f"{summary['total']['LUT']:,} LUT, {summary['total']['BRAM_18K']} BRAM_18K, {summary['total']['DSP']} DSP "
