@@ -16,7 +16,6 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # single thread for numpy's BLAS 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
-import json  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -40,22 +39,20 @@ def main() -> None:
     args = p.parse_args()
     import torch
 
-    from bcrnn.corpora import load_corpus
     from bcrnn.engine import PackedEngine
-    from bcrnn.features import FeatureConfig, Normalizer, extract_features, segment
-    from bcrnn.models import build_model, load_checkpoint
+    from bcrnn.features import FeatureConfig, Normalizer, segment
+    from bcrnn.models import build_model
+    from bcrnn.run_folder import FEATURE_CACHE, RunFolder
 
     torch.set_num_threads(1)
-    run = Path(args.run_dir)
-    config = json.loads((run / "config.json").read_text())["experiment"]
-    bcrnn, ckpt = load_checkpoint(run / "model.pt")
-    corpus = load_corpus(config["dataset"], args.data_dir or config["data_dir"])
-    fs = extract_features(corpus, FeatureConfig(**ckpt["feature_config"]), cache_dir=Path("runs/cache"),
-                          progress=False)
+    run = RunFolder.open(args.run_dir)
+    bcrnn, ckpt = run.load_model()
+    fs = run.features(args.data_dir, FEATURE_CACHE, progress=False,
+                      feature_config=FeatureConfig(**ckpt["feature_config"]))
     norm = Normalizer.from_dict(ckpt["normalizer"]).for_speaker(fs, ckpt["fold"]["test"])
     utts = [norm(segment(fs.features[i], fs.config)) for i in fs.select([ckpt["fold"]["test"]])]
 
-    engine = PackedEngine.load(run / "model.packed.npz")
+    engine = PackedEngine.load(run.packed)
     engine.logits(utts[0])  # compile the numba kernels
     crnn = build_model("crnn", bcrnn.cfg, ckpt["n_classes"]).eval()  # the same architecture in float32
 
@@ -81,8 +78,8 @@ def main() -> None:
     t_engine, t_crnn, t_bcrnn = (float(np.median(best[k])) for k in ("engine", "crnn", "bcrnn"))
     from bcrnn.reference.packed_file import weight_bytes
 
-    file_bytes = (run / "model.packed.npz").stat().st_size
-    packed_bytes = weight_bytes(run / "model.packed.npz")
+    file_bytes = run.packed.stat().st_size
+    packed_bytes = weight_bytes(run.packed)
     float_bytes = 4 * sum(t.numel() for t in crnn.state_dict().values() if t.dtype.is_floating_point)
     n_seg = [len(u) for u in utts]
     print(f"{len(utts)} utterances of test speaker {ckpt['fold']['test']} ({np.mean(n_seg):.2f} segments each), "
