@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
 
@@ -101,9 +100,9 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     from bcrnn.reference.model import ReferenceBCRNN
     from bcrnn.reference.packed_file import load_packed
+    from bcrnn.run_folder import packed_model
 
-    model = Path(args.model)
-    packed = load_packed(model / "model.packed.npz" if model.is_dir() else model)
+    packed = load_packed(packed_model(args.model))
     try:
         import serial
     except ImportError:
