@@ -164,15 +164,15 @@ module int_mvu #(
     always_ff @(posedge clk) begin
         if (s_tvalid && s_tready) xbuf <= s_tdata;
         if (adv) begin
-            tag <= {tag[(NS-1)*TG-1:0], tag_in};
+            tag   <= {tag[(NS-1)*TG-1:0], tag_in};
             addr1 <= addr;
             for (int g = 0; g < XG; g++)
                 x1[g*XSW +: XSW] <= xpad[(g*4 + int'(sf) % 4)*XSW +: XSW];
             xg1   <= XGW'(int'(sf) / 4);
             w2    <= wmem[addr1];
             x2    <= x1[xg1*XSW +: XSW];
-            t_a <= tmem[nf_t];
-            d_a <= dmem[nf_t];
+            t_a   <= tmem[nf_t];
+            d_a   <= dmem[nf_t];
         end
     end
 
