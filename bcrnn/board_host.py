@@ -89,8 +89,8 @@ def classify(board: Board, ref, files: list[str], check: bool = False, out=print
     return failures
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv=None, prog: str | None = None) -> int:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("files", nargs="+", help="wav files")
     p.add_argument("--model", required=True, help="the run folder or model.packed.npz the bitstream was built from")
     p.add_argument("--port", required=True, help="the board's serial device, e.g. /dev/ttyUSB0")

@@ -7,12 +7,21 @@ Why: the per-fold spread of a single 1-bit model (docs/ablation.md) is as large 
 averaging independently trained members is the standard way to cut it. The members' packed sizes add up, and so
 does their hardware (one dataflow per member). The validation speaker's UAR is reported too: it, not the test
 score, is what recipes are chosen by. A member trained with speaker batch norm is enrolled on each speaker it
-scores (`enrolled_engine`): its packed file holds its test speaker's thresholds only. `adapt_batch_norm=True`
-enrols every member so, also those trained without it (AdaBN, Li et al. 2016: test-time statistics only).
+scores (`enrolled_engine`): its packed file holds its test speaker's thresholds only. --adapt-batch-norm
+(`adapt_batch_norm=True`) enrols every member so, also those trained without it (AdaBN, Li et al. 2016:
+test-time statistics only).
+
+A run trained with several seeds scores its own seed ensemble when it ends; `bcrnn ensemble` combines runs of the
+same corpus and folds (checked), or picks seeds:
+
+    bcrnn ensemble runs/A runs/B [--seeds 0,1] [--data-dir PATH] [--out runs/ensemble-A-B.json] [--threads 1]
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +34,7 @@ from bcrnn.fold_data import segment_data
 from bcrnn.folds import speaker_folds
 from bcrnn.reference.model import ensemble_posteriors
 from bcrnn.reports import plot_confusion
-from bcrnn.run_folder import RunFolder
+from bcrnn.run_folder import FEATURE_CACHE, RunFolder, RunFolderError
 
 
 def member_folds(run: RunFolder, seeds: set[int] | None = None) -> dict[str, list[RunFolder]]:
@@ -104,7 +113,7 @@ def score_ensemble(runs: list[RunFolder], fs: FeatureSet, progress: bool = True,
 
 
 def summary_line(s: dict, names: str = "") -> str:
-    """One line with the ensemble's figures, as training/ensemble.py and a multi-seed run print it."""
+    """One line with the ensemble's figures, as `bcrnn ensemble` and a multi-seed run print it."""
     recall = " / ".join(f"{100 * v:.0f}" for v in s["recall_mean"])
     short_classes = "/".join(c[:3] for c in s["classes"])
     return (f"ensemble of {'/'.join(map(str, s['models_per_fold']))} models{f' ({names})' if names else ''}, "
@@ -127,3 +136,67 @@ def plot(s: dict, path: Path) -> None:
     plot_confusion(s["confusion"], s["classes"], path,
                    f"ensemble of {'/'.join(map(str, s['models_per_fold']))}, {s['n']} folds: "
                    f"UAR {100 * s['uar_mean']:.1f} +- {100 * s['uar_std']:.1f}")
+
+
+def main(argv=None, prog: str | None = None) -> int:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("runs", nargs="+", help="BCRNN run folders of the same corpus and folds")
+    p.add_argument("--data-dir", help="corpus folder (default: the first run's)")
+    p.add_argument("--cache-dir", default=str(FEATURE_CACHE), help=f"feature cache (default {FEATURE_CACHE})")
+    p.add_argument("--seeds", help="comma-separated seeds to take from every run (default: all), e.g. 0,1")
+    p.add_argument("--out", help="write the scores to this JSON file (and the confusion matrix to the same name .png)")
+    p.add_argument("--adapt-batch-norm", action="store_true",
+                   help="score every member with each scored speaker's own batch-norm statistics (AdaBN), also "
+                        "members trained without speaker batch norm")
+    p.add_argument("--threads", type=int,
+                   help="torch threads of the members' enrolment (default: all cores); 1 beside running trainings, "
+                        "which more threads than free cores slow down many times over")
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+    if args.threads is not None:
+        if args.threads < 1:
+            print("error: --threads must be at least 1", file=sys.stderr)
+            return 2
+        import torch
+
+        torch.set_num_threads(args.threads)
+    try:
+        seeds = {int(v) for v in args.seeds.split(",")} if args.seeds else None
+    except ValueError:
+        print(f"error: --seeds takes comma-separated integers, not {args.seeds!r}", file=sys.stderr)
+        return 2
+    try:
+        runs = [RunFolder.open(r, allow_fold=False) for r in args.runs]
+    except RunFolderError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    configs = [r.experiment for r in runs]
+    if len({(c["dataset"], c.get("merge_excited")) for c in configs}) > 1:
+        print("error: the runs were trained on different corpora", file=sys.stderr)
+        return 2
+    fs = runs[0].features(args.data_dir, Path(args.cache_dir), progress=not args.no_progress)
+    try:
+        s = score_ensemble(runs, fs, progress=not args.no_progress, seeds=seeds,
+                           adapt_batch_norm=args.adapt_batch_norm)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    for r in s["folds"]:
+        print(f"  {r['name']}: test UAR {100 * r['test']['uar']:.1f}  "
+              f"validation UAR {100 * r['validation']['uar']:.1f}")
+    print(summary_line(s, ", ".join(r.path.name for r in runs)))
+    if s["enrolled"]:
+        print(f"enrolled on every scored speaker (its own batch-norm statistics): {', '.join(s['enrolled'])}")
+    print("\n".join(confusion_lines(s)))
+    if args.out:
+        out = Path(args.out)
+        out.write_text(json.dumps(s, indent=1))
+        plot(s, out.with_suffix(".png"))
+        print(f"wrote {out} and {out.with_suffix('.png')}")
+    return 0
+
+
+
+if __name__ == "__main__":
+    sys.exit(main())

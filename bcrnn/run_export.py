@@ -1,12 +1,19 @@
 """The model a run deploys: its first fold's, published at the top of the run folder (model.pt, model.packed.npz),
 exported to QONNX and checked against the integer reference; any other seed's as a member folder of its own, which
-is how the FINN build, the RTL simulation and `bcrnn verify` take any member of a seed ensemble."""
+is how the FINN build, the RTL simulation and `bcrnn verify` take any member of a seed ensemble. Training exports
+its run when it ends; `bcrnn export` does it again (after a change of the exporter, or for a member):
+
+    bcrnn export runs/<bcrnn run> [--seed S] [--data-dir PATH]
+"""
 
 from __future__ import annotations
 
+import argparse
 import shutil
+import sys
 from pathlib import Path
 
+from bcrnn.corpora.base import CorpusError
 from bcrnn.features import FeatureSet, Normalizer
 from bcrnn.run_folder import FEATURE_CACHE, FoldFolder, RunFolder, RunFolderError, write_json
 
@@ -53,3 +60,35 @@ def member_folder(run: RunFolder, seed: int, data_dir: Path | None = None,
     publish_model(member, folds[0])
     export_run(member, run.features(data_dir, cache_dir), log)
     return member
+
+
+def main(argv=None, prog: str | None = None) -> int:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run_dir", help="a finished BCRNN run folder")
+    p.add_argument("--seed", type=int, help="export this seed's member (its first fold) to RUN/members/seed<S>/, "
+                                            "unless it is there already, instead of the run's own model")
+    p.add_argument("--data-dir", help="corpus folder of the check's segments (default: the run's)")
+    p.add_argument("--cache-dir", default=str(FEATURE_CACHE), help=f"feature cache (default {FEATURE_CACHE})")
+    args = p.parse_args(argv)
+    from bcrnn.export import ExportCheckError
+
+    try:
+        run = RunFolder.open(args.run_dir, allow_fold=False)
+        if args.seed is not None:
+            run = member_folder(run, args.seed, args.data_dir, Path(args.cache_dir))
+        elif not run.packed.exists():
+            raise RunFolderError(f"{run}: no {run.packed.name}: only a BCRNN run has an integer model to export")
+        else:
+            export_run(run, run.features(args.data_dir, Path(args.cache_dir)), print)
+    except (RunFolderError, CorpusError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except ExportCheckError as err:
+        print(f"error: the QONNX export does not compute what the model computes: {err}", file=sys.stderr)
+        return 1
+    print(f"{run.qonnx} (checked: {run.export_check_file})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

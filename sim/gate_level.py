@@ -68,8 +68,8 @@ def simulate_netlist(packed, segments: np.ndarray, folding: str, sim: str, build
     return out | {"seconds": round(time.time() - t0, 1), "implementation": implemented}
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv=None, prog: str | None = None) -> int:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", type=Path)
     p.add_argument("--segments", type=int, default=4, help="real segments of the run's test speaker (default 4)")
     p.add_argument("--folding", help="a folding of hw/rtl/folding/ (default: the model's ZU3EG folding)")

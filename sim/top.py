@@ -101,8 +101,8 @@ def speaker_segments(run, utterances: int, data_dir=None) -> tuple[np.ndarray, s
     return np.concatenate([norm(segment(fs.features[i], fs.config)) for i in idx]), speaker, idx
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv=None, prog: str | None = None) -> int:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", type=Path)
     p.add_argument("--utterances", type=int, default=20)
     p.add_argument("--sim", nargs="+", default=["verilator", "icarus"], choices=["verilator", "icarus"])

@@ -1,4 +1,5 @@
-"""training/ensemble.py: an ensemble of BCRNN runs scored with the integer reference."""
+"""`bcrnn ensemble` (training/ensemble.py, its alias): an ensemble of BCRNN runs scored with the integer reference;
+`bcrnn summarize` and `bcrnn repetitions` over such scores."""
 
 import json
 
@@ -124,10 +125,11 @@ def test_run_features_reads_the_runs_corpus(two_seed_run, tmp_path):
 
 
 def test_summarize_picks_seeds(two_seed_run):
-    """training/summarize.py --seeds: one seed's fold runs of a multi-seed run."""
+    """`bcrnn summarize --seeds`: one seed's fold runs of a multi-seed run."""
+    from bcrnn.run_summary import summarize
+
     _, run = two_seed_run
-    summarize = load_script("training/summarize.py")
-    both, one = summarize.summarize(RunFolder.open(run)), summarize.summarize(RunFolder.open(run), seeds={1})
+    both, one = summarize(RunFolder.open(run)), summarize(RunFolder.open(run), seeds={1})
     seed1 = json.loads(next(run.glob("folds/seed1/*/result.json")).read_text())
     assert both["n"] == 2 and one["n"] == 1
     assert one["uar_mean"] == pytest.approx(seed1["test_integer"]["uar"])
@@ -193,11 +195,13 @@ def test_adapt_batch_norm_enrols_members_trained_without_it(two_runs):
 
 
 def _repetitions_module():
-    return load_script("training/repetitions.py")
+    from bcrnn import repetitions
+
+    return repetitions
 
 
 def _ensemble_json(path, fold_uars, wa=0.5, val=0.6):
-    """The fields of an ensemble.py --out file that training/repetitions.py reads."""
+    """The fields of a `bcrnn ensemble --out` file that `bcrnn repetitions` reads."""
     folds = [{"fold": f, "test_speaker": f"{10 + f}", "test": {"uar": u}} for f, u in fold_uars.items()]
     path.write_text(json.dumps({"members": ["a", "b"], "folds": folds, "wa_mean": wa, "val_uar_mean": val}))
     return str(path)

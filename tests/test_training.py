@@ -17,7 +17,6 @@ from bcrnn.fold_data import segment_data
 from bcrnn.models import build_model
 from bcrnn.run_folder import FoldFolder, RunFolder, RunFolderError
 from bcrnn.training import TrainConfig, fit
-from script_loader import load_script
 
 
 def _fold_data(fs):
@@ -127,11 +126,6 @@ def test_recipe_options_round_trip_through_config_json_and_resume(tmp_path):
         _tiny_cfg(normalization="per-utterance")
 
 
-def _summarize_module():
-    """training/summarize.py, a script, imported as a module."""
-    return load_script("training/summarize.py")
-
-
 def _tiny_cfg(**kw):
     return load_config(None, {"dataset": "synth", "preset": "tiny", "folds": 2, "epochs": 2, "batch_size": 16,
                               **kw})
@@ -169,13 +163,14 @@ def test_run_folder_has_every_report(tmp_path):
     assert size["compression"] == pytest.approx(size["float32_mb"] / size["packed_mb"])
     assert size["binary"] and size["compression"] > 1  # tiny: the npz headers weigh as much as its bits
     assert summary["uar_mean"] == m["uar_mean"]
-    # training/summarize.py reads the folds' result files and agrees with metrics.json
-    summarize = _summarize_module()
-    s = summarize.summarize(RunFolder.open(out))
+    # `bcrnn summarize` reads the folds' result files and agrees with metrics.json
+    from bcrnn.run_summary import markdown, summarize
+
+    s = summarize(RunFolder.open(out))
     assert s["n"] == 2 and s["integer"] and s["uar_mean"] == pytest.approx(m["uar_mean"])
     assert s["confusion"] == m["confusion_sum"] and s["packed_mb"] > 0
     assert s["val_uar_mean"] == pytest.approx(np.mean([f["val_uar"] for f in m["folds"]]))
-    table = summarize.markdown(s, RunFolder.open(out))
+    table = markdown(s, RunFolder.open(out))
     assert f"**{100 * m['uar_mean']:.1f} +- {100 * m['uar_std']:.1f}**" in table
     assert sum(line.startswith(("| ang", "| hap", "| sad", "| neu")) for line in table.splitlines()) == 4
 

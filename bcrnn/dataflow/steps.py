@@ -87,7 +87,7 @@ def step_bcrnn_finish_streamline(model, cfg):
     affine = model.get_metadata_prop(OUTPUT_AFFINE_KEY)
     if affine is None:
         raise ValueError(f"the model has no '{OUTPUT_AFFINE_KEY}' metadata: prepare it with "
-                         "bcrnn.dataflow.flow.prepare_model (finn_build/build.py does)")
+                         "bcrnn.dataflow.flow.prepare_model (bcrnn finn does)")
     affine = json.loads(affine)
     model = model.transform(t.DropInputQuantizer())
     model = model.transform(t.OutputAffineToFixedPoint(affine["mult"], affine["offset"], affine["frac"]))

@@ -236,8 +236,8 @@ def markdown_table(results: list[dict]) -> str:
             "routing; resources from nextpnr (LUT4 = logic + carry + distributed-RAM LUTs).\n\n" + "\n".join(rows) + "\n")
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+def main(argv=None, prog: str | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", help="blocks to implement (default: all of --blocks)")
     parser.add_argument("--blocks", default=str(synth.BLOCKS_YAML), help="YAML list of blocks (default: %(default)s)")

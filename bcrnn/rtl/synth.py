@@ -314,8 +314,8 @@ def synth_blocks(blocks: dict, packed: dict, out_dir: str | Path = DEFAULT_OUT, 
     return reports
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+def main(argv=None, prog: str | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=NOTE)
     parser.add_argument("names", nargs="*", help="blocks to synthesize (default: all of --blocks)")
     parser.add_argument("--blocks", default=str(BLOCKS_YAML), help="YAML list of blocks (default: %(default)s)")
