@@ -1,6 +1,6 @@
 """bcrnn: binarized convolutional recurrent networks for speech emotion recognition.
 
-The library behind `training/train.py`: corpora and speaker-independent folds, features, Brevitas
+The library behind the `bcrnn` command (bcrnn.cli): corpora and speaker-independent folds, features, Brevitas
 quantizers, the CRNN/BCRNN models, metrics and reports.
 """
 

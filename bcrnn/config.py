@@ -1,5 +1,6 @@
-"""Experiment configuration: one dataclass, optionally read from `training/configs/<name>.yaml`, then
-overridden by command-line flags. Per-dataset defaults fill what neither sets."""
+"""Experiment configuration: one dataclass, optionally read from `training/configs/<name>.yaml`, then overridden by
+command-line flags. Per-dataset defaults fill what neither sets. Every option is declared once, as a field
+(bcrnn.options): its flag, its YAML key and its config.json entry follow from it, and so does its check."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from pathlib import Path
 
 import yaml
 
+from bcrnn.features import NORMALIZATIONS
+from bcrnn.models import PRESETS, CRNNConfig
+from bcrnn.options import check_options, flag, option, options
 from bcrnn.training import TrainConfig
 
 DATASETS = ("synth", "emodb", "iemocap")
@@ -20,27 +24,62 @@ DATASET_DEFAULTS = {
 }
 
 
+def dataset_notes() -> dict[str, str]:
+    """Option -> the datasets whose default differs from the field's ("synth: 12"), for the help of its flag."""
+    defaults = ExperimentConfig().to_dict()
+    defaults.update(defaults.pop("train"))
+    notes = {}
+    for dataset, values in DATASET_DEFAULTS.items():
+        for name, value in values.items():
+            if value != defaults[name]:
+                notes[name] = "; ".join(filter(None, [notes.get(name), f"{dataset}: {value}"]))
+    return notes
+
+
 @dataclass
 class ExperimentConfig:
-    dataset: str = "synth"
-    data_dir: str | None = None
-    model: str = "bcrnn"  # "crnn" (full precision) or "bcrnn" (binary)
-    preset: str = "small"
-    folds: int | None = None  # None: one fold per speaker
-    seeds: int = 1
-    seed: int = 0  # first seed; seeds run seed, seed+1, ...
-    merge_excited: bool = False  # IEMOCAP: count "excited" as happy
-    threads: int = 0  # torch threads; 0 = all cores
-    # feature z-scoring: "global" = training speakers' statistics for everybody; "speaker" = every speaker with
-    # its own utterances' statistics (test speaker included; unsupervised), also at inference (bcrnn predict)
-    normalization: str = "global"
-    # knowledge distillation: a finished run (e.g. the CRNN) with the same folds, whose fold model teaches this
-    # fold's model (train.distill_weight, train.distill_temperature); None: no teacher
-    teacher: str | None = None
-    # start each fold's BCRNN from the teacher's (a full-precision CRNN of the same sizes) trained weights
-    init_from_teacher: bool = False
-    model_overrides: dict = field(default_factory=dict)  # CRNNConfig fields replacing the preset's
+    """One experiment. Each field but the last two is an option (bcrnn.options): a `bcrnn train` flag, a key of an
+    experiment file, an entry of config.json."""
+
+    dataset: str = option("synth", "corpus: synth is generated (a smoke test, not speech), emodb and iemocap are "
+                                   "read from --data-dir", choices=DATASETS)
+    data_dir: str | None = option(None, "corpus folder (Emo-DB: its wav files, or the folder holding wav/; IEMOCAP: "
+                                        "the folder of Session1..5)")
+    model: str = option("bcrnn", "full-precision CRNN or binary BCRNN", choices=("crnn", "bcrnn"))
+    preset: str = option(
+        "small", "model size: paper = the 3-D ACRNN's 1-conv sizes (128 maps, dense 768, BiLSTM 128; ~1.9 M "
+        "parameters); small = 64 maps, dense 256, BiLSTM 64 (~0.34 M); wide = the small conv with dense 768 and "
+        "BiLSTM 128 (~1.4 M), the most accurate BCRNN measured; hw = wide, the network that fits a ZU3EG at "
+        ">= 1,000 segments/s by FINN's estimate; tiny = tests", choices=tuple(PRESETS))
+    folds: int | None = option(None, "number of speaker folds, the first K", minimum=1, unset="one per speaker")
+    seeds: int = option(1, "repeat every fold with this many seeds", minimum=1)
+    seed: int = option(0, "first seed; the seeds run seed, seed + 1, ...")
+    merge_excited: bool = option(False, "IEMOCAP: excited counts as happy")
+    threads: int = option(0, "torch threads; 0 = all cores")
+    normalization: str = option(
+        "global", "feature z-scoring: global = the training speakers' statistics for everybody; speaker = every "
+        "speaker with its own utterances' statistics (test speaker included; unsupervised), also at inference "
+        "(bcrnn predict)", choices=NORMALIZATIONS)
+    teacher: str | None = option(None, "run folder of a finished run of the same folds (e.g. the CRNN) whose fold "
+                                       "models teach this run's (--distill-weight, --init-from-teacher)")
+    init_from_teacher: bool = option(False, "start each fold's BCRNN from the --teacher run's CRNN weights (a "
+                                            "full-precision CRNN of the same sizes)")
+    model_overrides: dict = field(default_factory=dict)  # model settings (CRNNConfig options) replacing the preset's
     train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self):
+        check_options(self)
+        if self.train.distill_weight > 0 and not self.teacher:
+            raise ValueError("distill_weight > 0 distils from a teacher run: give --teacher RUN")
+        if self.init_from_teacher and not (self.teacher and self.model == "bcrnn"):
+            raise ValueError("init_from_teacher starts a BCRNN from its teacher run's CRNN: give --model bcrnn and "
+                             "--teacher RUN")
+        for name in ("first_conv_weight_bits", "head_weight_bits"):
+            if name in self.model_overrides:
+                if not 1 <= self.model_overrides[name] <= 8:
+                    raise ValueError(f"{flag(name)} must be 1 (binary) to 8")
+                if self.model != "bcrnn":
+                    raise ValueError(f"{flag(name)} applies to the binary model (--model bcrnn)")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -57,7 +96,8 @@ class ExperimentConfig:
 
 
 def load_config(path: str | Path | None, overrides: dict) -> ExperimentConfig:
-    """YAML file (if any), then `overrides` (flat keys; TrainConfig keys allowed), then dataset defaults."""
+    """YAML file (if any), then `overrides` (flat keys: experiment, training and model-setting options; None = not
+    given), then the dataset's defaults for what neither set; checked as it is built."""
     data = {}
     if path is not None:
         path = Path(path)
@@ -66,39 +106,16 @@ def load_config(path: str | Path | None, overrides: dict) -> ExperimentConfig:
         data = yaml.safe_load(path.read_text()) or {}
     data.setdefault("train", {})
     train_keys = {f.name for f in fields(TrainConfig)}
-    explicit = set(data) | set(data["train"])
+    model_keys = {f.name for f in options(CRNNConfig)}
     for key, value in overrides.items():
         if value is None:
             continue
-        explicit.add(key)
         if key in train_keys:
             data["train"][key] = value
+        elif key in model_keys:
+            data["model_overrides"] = {**data.get("model_overrides", {}), key: value}
         else:
             data[key] = value
-    cfg = ExperimentConfig.from_dict(data)
-    if cfg.dataset not in DATASETS:
-        raise ValueError(f"unknown dataset {cfg.dataset!r}: choose one of {', '.join(DATASETS)}")
-    for key, value in DATASET_DEFAULTS[cfg.dataset].items():
-        if key not in explicit:
-            if key in train_keys:
-                setattr(cfg.train, key, value)
-            else:
-                setattr(cfg, key, value)
-    checks = [("epochs", cfg.train.epochs, 1), ("patience", cfg.train.patience, 1), ("seeds", cfg.seeds, 1),
-              ("batch_size", cfg.train.batch_size, 2), ("folds", cfg.folds if cfg.folds is not None else 1, 1)]
-    for name, value, minimum in checks:
-        if not isinstance(value, int) or value < minimum:
-            raise ValueError(f"{name} must be an integer >= {minimum} (batch norm needs batches of two), got {value!r}"
-                             if name == "batch_size" else f"{name} must be an integer >= {minimum}, got {value!r}")
-    from bcrnn.features import NORMALIZATIONS
-
-    if cfg.normalization not in NORMALIZATIONS:
-        raise ValueError(f"normalization must be one of {', '.join(NORMALIZATIONS)}, got {cfg.normalization!r}")
-    if not cfg.train.lr > 0:
-        raise ValueError(f"lr must be positive, got {cfg.train.lr}")
-    if cfg.train.distill_weight > 0 and not cfg.teacher:
-        raise ValueError("distill_weight > 0 distils from a teacher run: give --teacher RUN")
-    if cfg.init_from_teacher and not (cfg.teacher and cfg.model == "bcrnn"):
-        raise ValueError("init_from_teacher starts a BCRNN from its teacher run's CRNN: give --model bcrnn and "
-                         "--teacher RUN")
-    return cfg
+    for key, value in DATASET_DEFAULTS.get(data.get("dataset", ExperimentConfig.dataset), {}).items():
+        (data["train"] if key in train_keys else data).setdefault(key, value)
+    return ExperimentConfig.from_dict(data)

@@ -15,7 +15,7 @@ def uses_teacher(cfg: ExperimentConfig) -> bool:
 
 
 def check_teacher_run(cfg: ExperimentConfig) -> None:
-    """Before anything is loaded or written: a configured teacher (load_config has checked that one is named
+    """Before anything is loaded or written: a configured teacher (ExperimentConfig checks that one is named
     where distillation or initialization uses it) must be a run folder, so that a missing teacher (e.g. on a new
     machine) is said at once with what to do, not after the features are extracted."""
     if not uses_teacher(cfg):

@@ -22,49 +22,60 @@ from tqdm import tqdm
 from bcrnn import metrics
 from bcrnn.augment import random_speed, speed_perturb
 from bcrnn.models.bipolar import GRADIENT_PRECISIONS, gradient_precision
+from bcrnn.options import check_options, option
+
+
+SELECTIONS = ("best", "last", "average")
 
 
 @dataclass
 class TrainConfig:
-    epochs: int = 40  # budget; cosine learning-rate decay over it
-    batch_size: int = 32
-    lr: float = 1e-3
-    weight_decay: float = 0.0  # on non-binary parameters only (binary latent weights are clipped instead)
-    label_smoothing: float = 0.1
-    patience: int = 15  # stop after this many epochs without a better validation UAR
-    class_weights: bool = True  # inverse-frequency weighted cross-entropy (Emo-DB is imbalanced)
-    time_masks: int = 0  # SpecAugment-style masks per training segment (0 = off)
-    freq_masks: int = 0
-    warmup_epochs: int = 1
-    # which weights a fold keeps: "best" = best validation UAR (early stopping with `patience`); "last" = the
-    # weights after the whole epoch budget (no early stopping: the one validation speaker only gets logged);
-    # "average" = the mean of the weights after each of the last `average_epochs` epochs (SWA-style; binary
-    # latent weights are averaged before sign(), batch-norm statistics recomputed on the training data)
-    selection: str = "best"
-    average_epochs: int = 5
-    mixup: float = 0.0  # mixup: Beta(mixup, mixup) mixing weight per batch (0 = off)
-    # speed perturbation of every training segment by a factor uniform in [1 - s, 1 + s] (bcrnn.augment; 0 = off)
-    speed_perturb: float = 0.0
-    speed_perturb_probability: float = 1.0  # the share of training segments perturbed (the others left as they are)
-    # knowledge distillation from a teacher (ExperimentConfig.teacher): loss = (1 - w) CE + w T^2 KL(teacher || model)
-    # on temperature-T softmaxes of the same (masked, mixed) batch; w = 0: off
-    distill_weight: float = 0.0
-    distill_temperature: float = 2.0
-    # speaker batch norm: every training batch holds one speaker's segments, so batch norm normalizes each layer
-    # with that speaker's statistics; every scored speaker (validation, test) gets batch-norm statistics of its own
-    # segments (no labels), as `normalization: speaker` does for the input features. Deployment: per-speaker
-    # thresholds from an enrolment pass (docs/ablation.md)
-    speaker_batch_norm: bool = False
-    # validate every n-th epoch (and always after the last): with selection "last" or "average" validation only
-    # monitors, and with speaker batch norm each validation enrols the speaker first (~10 % of an epoch)
-    validate_every: int = 1
-    # precision of the backward products of the +-1 x +-1 layers (dense, binary LSTM): "float32" or "bfloat16"
-    # (~2x faster products with AVX512-BF16; the forward pass and the deployed integers are unchanged)
-    gradient_precision: str = "float32"
+    """How every fold is trained. Each field is an option (bcrnn.options): a `bcrnn train` flag, a key under
+    `train:` in an experiment file, an entry of config.json."""
+
+    epochs: int = option(40, "epoch budget per fold; the learning rate decays over it (cosine)", minimum=1)
+    batch_size: int = option(32, "training batch size", minimum=2, why="batch norm needs batches of two")
+    lr: float = option(1e-3, "learning rate after the warm-up (Adam; AdamW with --weight-decay)")
+    weight_decay: float = option(0.0, "AdamW decay of the non-binary parameters (binary latent weights are clipped "
+                                      "instead)")
+    label_smoothing: float = option(0.1, "label smoothing of the cross-entropy")
+    patience: int = option(15, "early stopping: epochs without a better validation UAR", minimum=1)
+    class_weights: bool = option(True, "inverse-frequency weighted cross-entropy (Emo-DB is imbalanced)")
+    time_masks: int = option(0, "SpecAugment time masks per training segment; 0 = off")
+    freq_masks: int = option(0, "SpecAugment frequency masks per training segment; 0 = off")
+    warmup_epochs: int = option(1, "epochs of linear learning-rate warm-up")
+    selection: str = option(
+        "best", "weights kept per fold: best validation UAR (early stopping with --patience), the last epoch's (no "
+        "early stopping: the one validation speaker only gets logged), or the average of the last "
+        "--average-epochs epochs' (SWA-style: binary latent weights averaged before sign(), batch-norm statistics "
+        "recomputed on the training data)", choices=SELECTIONS)
+    average_epochs: int = option(5, "selection average: how many final epochs")
+    mixup: float = option(0.0, "mixup: Beta(a, a) mixing weight per batch; 0 = off")
+    speed_perturb: float = option(0.0, "speed perturbation of training segments by a factor uniform in [1 - s, 1 + s] "
+                                       "(bcrnn.augment); 0 = off")
+    speed_perturb_probability: float = option(1.0, "the share of training segments speed-perturbed (the others left "
+                                                   "as they are)")
+    distill_weight: float = option(
+        0.0, "knowledge distillation from --teacher: loss = (1 - w) CE + w T^2 KL(teacher || model) on "
+        "temperature-T softmaxes of the same (masked, mixed) batch; this is w; 0 = off")
+    distill_temperature: float = option(2.0, "softmax temperature T of the distillation")
+    speaker_batch_norm: bool = option(
+        False, "speaker batch norm: one speaker per training batch, and every scored speaker (validation, test) "
+        "gets batch-norm statistics of its own segments (no labels), as --normalization speaker does for the "
+        "features; deployed as per-speaker thresholds from an enrolment pass (bcrnn enrol)")
+    validate_every: int = option(
+        1, "validate every n-th epoch and after the last; > 1 only with --selection last or average, where "
+        "validation only monitors (with speaker batch norm each validation enrols the speaker first, ~10% of an "
+        "epoch)")
+    gradient_precision: str = option(
+        "float32", "precision of the backward products of the +-1 x +-1 layers (dense, binary LSTM): bfloat16 is "
+        "~2x faster with AVX512-BF16; the forward pass and the deployed integers are unchanged",
+        choices=GRADIENT_PRECISIONS)
 
     def __post_init__(self):
-        if self.selection not in SELECTIONS:
-            raise ValueError(f"unknown selection {self.selection!r}: use one of {', '.join(SELECTIONS)}")
+        check_options(self)
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
         if not 0.0 <= self.speed_perturb < 0.5:
             raise ValueError(f"speed_perturb is the largest relative speed change, in [0, 0.5): "
                              f"got {self.speed_perturb}")
@@ -73,12 +84,6 @@ class TrainConfig:
         if self.validate_every < 1 or (self.validate_every > 1 and self.selection == "best"):
             raise ValueError(f"validate_every must be >= 1, and 1 with selection 'best' (it selects by validation): "
                              f"got {self.validate_every} with selection {self.selection!r}")
-        if self.gradient_precision not in GRADIENT_PRECISIONS:
-            raise ValueError(f"unknown gradient_precision {self.gradient_precision!r}: use "
-                             f"{' or '.join(GRADIENT_PRECISIONS)}")
-
-
-SELECTIONS = ("best", "last", "average")
 
 
 @dataclass

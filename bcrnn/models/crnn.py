@@ -22,6 +22,7 @@ from torch import nn
 from bcrnn.fixed_point import LSTMFormat
 from bcrnn.models.binary_lstm import BinaryBiLSTM
 from bcrnn.models.bipolar import bipolar_linear
+from bcrnn.options import option
 from bcrnn.quant import BinaryAct, BinaryWeightMeanAbs, FeatureQuant8, IntWeightPerChannel
 
 
@@ -29,21 +30,23 @@ from bcrnn.quant import BinaryAct, BinaryWeightMeanAbs, FeatureQuant8, IntWeight
 class CRNNConfig:
     # conv blocks: (out maps, kernel time, kernel freq, pool time, pool freq); pool 1 = none
     conv: tuple[tuple[int, int, int, int, int], ...] = ((64, 5, 3, 2, 4),)
-    dense: int = 256  # per-frame dense layer width (the ACRNN's 768)
-    lstm_hidden: int = 64  # cells per direction
-    fc: int = 64  # fully-connected layer before the output
+    # the options among the fields are model settings: `bcrnn train` flags replacing the preset's value, stored
+    # in the experiment's model_overrides (bcrnn.options)
+    dense: int = option(256, "per-frame dense layer width (the ACRNN's 768)")
+    lstm_hidden: int = option(64, "LSTM cells per direction")
+    fc: int = option(64, "width of the fully-connected layer before the output")
     pool: str = "mean"  # over time: "mean" or "attention" (attention: full precision only)
-    dropout: float = 0.3  # on the pooled vector, training only
+    dropout: float = option(0.3, "dropout on the pooled vector, training only")
     n_mels: int = 40
     segment_frames: int = 300
     binary: bool = False
-    # weight bits of the first conv of a BCRNN: 1 = +-alpha (the poster), 2..8 = signed integer codes with a float
-    # scale per output map. The first layer sees 3 real-valued channels (log-Mel, deltas); binary nets usually keep
-    # it wider (XNOR-Net, Bi-Real Net), and here it is 2,880 of the model's 1.4 M weights
-    first_conv_weight_bits: int = 1
-    # weight bits of a BCRNN's FC and output layers (the head, run once per segment: cheap in hardware at any
-    # width): 1 = +-alpha (the poster), 2..8 = integer codes with a scale per output unit
-    head_weight_bits: int = 1
+    # The first layer sees 3 real-valued channels (log-Mel, deltas); binary nets usually keep it wider (XNOR-Net,
+    # Bi-Real Net), and here it is 2,880 of the model's 1.4 M weights
+    first_conv_weight_bits: int = option(1, "BCRNN: weight bits of the first conv: 1 = +-alpha (binary, as the "
+                                            "poster), 2-8 = signed integer codes with a scale per output map")
+    # the head runs once per segment: cheap in hardware at any width
+    head_weight_bits: int = option(1, "BCRNN: weight bits of the FC and output layers: 1 = +-alpha (binary, as the "
+                                      "poster), 2-8 = signed integer codes with a scale per output unit")
     # binary LSTM arithmetic: "fixed" = the deployed fixed-point gates and cell state of bcrnn.fixed_point,
     # trained through straight-through estimators (so the integer reference is exact); "float" = float gates
     lstm_arithmetic: str = "fixed"

@@ -1,0 +1,125 @@
+"""Train and evaluate the CRNN / BCRNN with speaker-independent cross-validation.
+
+    bcrnn train                                   # built-in synthetic corpus, BCRNN small (smoke test)
+    bcrnn train --dataset emodb --data-dir PATH   # Emo-DB, 10 speaker folds
+    bcrnn train --config training/configs/emodb_small.yaml --model crnn
+
+The experiment, training and model-setting options are the fields of bcrnn.config.ExperimentConfig,
+bcrnn.training.TrainConfig and bcrnn.models.CRNNConfig; an experiment file (--config) uses the same names, training
+options under `train:` and model settings under `model_overrides:`, and a flag overrides it. Every fold's
+checkpoints and the reports (metrics.json, confusion.png, curves.png, size.json) land in --out; --resume continues
+a killed run where it stopped. --jobs N trains N folds at a time in N processes that share the run folder (each
+takes the next fold nobody has claimed; the torch threads are split between them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from bcrnn.config import ExperimentConfig, dataset_notes, load_config
+from bcrnn.corpora.base import CorpusError
+from bcrnn.models import CRNNConfig
+from bcrnn.options import add_options, given
+from bcrnn.run_folder import FEATURE_CACHE
+from bcrnn.training import TrainConfig
+
+
+def parser(prog: str | None = None) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", help="YAML experiment file (training/configs/); flags override it")
+    notes = dataset_notes()
+    add_options(p.add_argument_group("experiment options"), ExperimentConfig, notes)
+    add_options(p.add_argument_group("training options"), TrainConfig, notes)
+    add_options(p.add_argument_group("model settings", "replace the preset's value (stored in model_overrides)"),
+                CRNNConfig, defaults=False)
+    run = p.add_argument_group("the run")
+    run.add_argument("--download", action="store_true", help="Emo-DB: download the corpus into --data-dir first")
+    run.add_argument("--out", help="run folder (default runs/<dataset>-<model>-<preset>, numbered if it exists)")
+    run.add_argument("--resume", action="store_true", help="continue the run in --out (default: the latest one)")
+    run.add_argument("--jobs", type=int, default=1,
+                     help="train this many folds at once, in as many processes sharing the run folder (default 1)")
+    run.add_argument("--only-folds", help="train only these fold indices (e.g. 0-4 or 1,3): share a run folder "
+                                          "between processes; the last one to finish writes the reports")
+    run.add_argument("--cache-dir", default=str(FEATURE_CACHE), help=f"feature cache folder (default {FEATURE_CACHE})")
+    run.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
+    return p
+
+
+def default_out(base: Path, resume: bool) -> Path:
+    """runs/<name>, runs/<name>-2, ...: a fresh folder, or with --resume the latest existing one."""
+    candidates = [base] + [base.with_name(f"{base.name}-{i}") for i in range(2, 1000)]
+    existing = [c for c in candidates if c.exists()]
+    if resume:
+        return existing[-1] if existing else base
+    return next(c for c in candidates if not c.exists())
+
+
+def main(argv=None, prog: str | None = None) -> int:
+    args = parser(prog).parse_args(argv)
+    overrides = {**given(args, ExperimentConfig), **given(args, TrainConfig), **given(args, CRNNConfig)}
+    try:
+        cfg = load_config(args.config, overrides)
+    except (ValueError, FileNotFoundError, TypeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.jobs < 1:
+        print("error: --jobs must be at least 1", file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out else default_out(Path("runs") / f"{cfg.dataset}-{cfg.model}-{cfg.preset}",
+                                                        args.resume)
+    print(f"run folder: {out}")
+    from bcrnn.experiment import run_experiment  # heavy
+    from bcrnn.run_folder import RunFolder, RunFolderError
+    from bcrnn.teacher import check_teacher_run
+
+    if args.jobs > 1:
+        try:  # the children always resume (to share the folder): whether this call may, is checked here
+            check_teacher_run(cfg)
+            RunFolder(out).prepare(cfg, args.resume)
+        except (RunFolderError, ValueError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        return run_jobs(argv if argv is not None else sys.argv[1:], args.jobs, cfg.threads, out)
+    from bcrnn.export import ExportCheckError
+
+    try:
+        run_experiment(cfg, out, resume=args.resume, download=args.download, cache_dir=Path(args.cache_dir),
+                       progress=not args.no_progress, only_folds=args.only_folds)
+    except (CorpusError, RunFolderError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except ExportCheckError as err:
+        print(f"error: the QONNX export does not compute what the model computes: {err}\n"
+              f"(the training reports in {out} are complete; the export is not usable)", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: continue with  bcrnn train --out {out} --resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+def run_jobs(argv: list[str], jobs: int, threads: int, out: Path) -> int:
+    """`jobs` copies of this command on the same run folder (--resume lets them share it; each claims the folds it
+    trains, see bcrnn.experiment.run_experiment), torch threads split between them, progress bars off (their
+    logs interleave); whichever finishes last with every fold done writes the reports."""
+    child = [a for i, a in enumerate(argv) if a != "--jobs" and not a.startswith("--jobs=")
+             and not (i > 0 and argv[i - 1] == "--jobs")]
+    per_job = max(1, (threads or os.cpu_count() or 1) // jobs)
+    child += ["--out", str(out), "--resume", "--threads", str(per_job), "--no-progress"]
+    print(f"{jobs} processes, {per_job} torch thread(s) each")
+    # the children import this package as this process did, also from a checkout that is not installed
+    package_root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+    procs = [subprocess.Popen([sys.executable, "-m", "bcrnn.cli", "train", *child], env=env) for _ in range(jobs)]
+    try:
+        codes = [p.wait() for p in procs]
+    except KeyboardInterrupt:
+        for p in procs:
+            p.wait()
+        print(f"\ninterrupted: continue with  bcrnn train --out {out} --resume", file=sys.stderr)
+        return 130
+    return max(codes)
