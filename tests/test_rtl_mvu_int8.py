@@ -14,7 +14,7 @@ from frontend_rtl import bench_data, conv0_bits, rom_dir, run, windows
 pytestmark = pytest.mark.sim
 
 FILES = ["mvu_control.sv", "mvu_int8.sv"]
-LATENCY = 8  # first input beat to first output beat, and the tail of the last window (cycles)
+LATENCY = 13  # first input beat to first output beat, and the tail of the last window (cycles)
 
 
 def _cycles(n, ch, k, pe, simd):

@@ -17,7 +17,7 @@ from frontend_rtl import bench_data, dots, rom_dir, run
 pytestmark = pytest.mark.sim
 
 FILES = ["mvu_control.sv", "xnor_mvu.sv"]
-LATENCY = 8
+LATENCY = 12
 
 
 def _cycles(n, mh, mw, pe, simd, in_w):

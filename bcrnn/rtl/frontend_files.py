@@ -16,7 +16,8 @@ String parameters (ROM paths) are returned with their double quotes, as the simu
 Cycle models (the benches assert them; cycles from the first input beat taken to the last output beat taken):
     conv_window alone (input and consumer never stall): TO*(FO+KF-1) + (KT-PT-1)*F + KF-PF per image
     mvu_int8 / xnor_mvu: max(NF*SF, NB, 2) per vector in steady state (NF = rows/PE, SF = cols/SIMD, NB = beats
-        per vector, 1 for mvu_int8); idle engine: output beat NF*SF + MVU_LATENCY after the vector's last beat
+        per vector, 1 for mvu_int8); idle engine: output beat NF*SF + MVU_INT8_LATENCY (mvu_int8) or
+        NF*SF + XNOR_MVU_LATENCY (xnor_mvu) cycles after the vector's last beat
     maxpool_bits: one input pixel per cycle; output beat one cycle after the pixel completing it
     conv layer (mvu_int8 the bottleneck): TO*FO*max(NF*SF, 2) per image (conv0_cycles)
     dense layer: frames * max(NF*SF, NB, 2) (dense_cycles)
@@ -33,7 +34,10 @@ import numpy as np
 
 from bcrnn.rtl.memfile import pack_word, write_memh
 
-MVU_LATENCY = 5  # mvu_int8 / xnor_mvu, idle engine: output beat taken NF*SF + 5 cycles after the last input beat
+# idle engine: the output beat is taken NF*SF + LATENCY cycles after the vector's last input beat (1 cycle to load
+# the work buffer, then the pipeline: mvu_int8 9 stages, xnor_mvu 8, the output register included)
+MVU_INT8_LATENCY = 10
+XNOR_MVU_LATENCY = 9
 
 
 def _quoted(path: Path) -> str:
@@ -223,4 +227,4 @@ def frontend_chain_cycles(t: int, f: int, kt: int, kf: int, ch: int, c: int, con
     fill = (kt - pt - 1) * f + kf - pf + 3
     conv = conv0_cycles(t, f, kt, kf, ch, c, conv_pe, conv_simd)
     dense = (dense_rows // dense_pe) * (frame_bits // dense_simd)
-    return fill + conv + MVU_LATENCY + 1 + dense + MVU_LATENCY
+    return fill + conv + MVU_INT8_LATENCY + 1 + dense + XNOR_MVU_LATENCY

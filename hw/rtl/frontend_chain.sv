@@ -1,3 +1,7 @@
+`resetall
+`timescale 1ns / 1ps
+`default_nettype none
+
 // frontend_chain: the BCRNN front end as one stream, for the chain bench (sim/bench_frontend_chain.py) and as the
 // wiring bcrnn_top can copy:
 //   int8 feature pixels (C codes per beat, T x F row-major)
@@ -73,3 +77,5 @@ module frontend_chain #(
         .s_tdata(pool_tdata), .s_tvalid(pool_tvalid), .s_tready(pool_tready),
         .m_tdata(m_tdata), .m_tvalid(m_tvalid), .m_tready(m_tready));
 endmodule
+
+`resetall
