@@ -112,6 +112,28 @@ def test_verify_passes_then_finds_a_flipped_threshold(tiny_run, tmp_path, capsys
     assert "MISMATCH" in err and "layer dense" in err
 
 
+def test_export_writes_the_qonnx_model_again_and_checks_it(tiny_run, tmp_path, capsys):
+    """`bcrnn export`: the run's model exported afresh and executed by qonnx against the packed model; a packed model
+    the export does not compute is an error, and so is a folder that is not a run."""
+    import json
+    import shutil
+
+    from bcrnn.cli import main
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    for name in ("model.qonnx.onnx", "export_check.json"):
+        (run / name).unlink()
+    assert main(["export", str(run), "--cache-dir", str(tmp_path / "cache")]) == 0
+    assert json.loads((run / "export_check.json").read_text())["segments"] > 0 and (run / "model.qonnx.onnx").is_file()
+    arrays = load_packed(run / "model.packed.npz")
+    arrays["dense_direction"] = -arrays["dense_direction"]
+    save_packed(run / "model.packed.npz", arrays)
+    assert main(["export", str(run), "--cache-dir", str(tmp_path / "cache")]) == 1
+    assert "does not compute what the model computes" in capsys.readouterr().err
+    assert main(["export", str(tmp_path)]) == 2 and "not a run folder" in capsys.readouterr().err
+
+
 def test_predict_averages_an_ensemble(tiny_run, tmp_path, capsys):
     from bcrnn.cli import main
 
