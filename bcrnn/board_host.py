@@ -51,23 +51,10 @@ def utterance_codes(ref, samples: np.ndarray, stats=None) -> list[np.ndarray]:
 
 def classify(board: Board, ref, files: list[str], check: bool = False, out=print) -> int:
     """Print each file's emotion as the board computes it; returns the number of files that could not be read."""
-    from bcrnn.audio import AudioError, read_audio
     from bcrnn.features import FeatureConfig, Normalizer, log_mel_deltas
-    from bcrnn.speech import find_speech
+    from bcrnn.speech import read_speech_files
 
-    loaded, failures = [], 0
-    for name in files:
-        try:
-            samples = read_audio(name)
-        except AudioError as err:
-            print(f"{name}: error: {err}", file=sys.stderr)
-            failures += 1
-            continue
-        check_speech = find_speech(samples)
-        if not check_speech.found:
-            out(f"{name}: no speech found ({check_speech.reason()})")
-            continue
-        loaded.append((name, samples))
+    loaded, failures = read_speech_files(files, out)
     stats = None
     if ref.normalization == "speaker" and loaded:  # as bcrnn predict: the files given are one speaker
         cfg = FeatureConfig(**ref.meta["feature_config"])

@@ -15,10 +15,9 @@ from bcrnn.run_folder import RunFolderError, packed_model
 def predict(files: list[str], model_dirs: list[str], top: int) -> int:
     """Emotion of each wav file by the integer network; bad files are reported and the others still run. Several
     models (an ensemble, e.g. seeds of one recipe) each score every file and their posteriors are averaged."""
-    from bcrnn.audio import AudioError, read_audio
     from bcrnn.features import FeatureConfig, Normalizer, log_mel_deltas
     from bcrnn.reference.model import ReferenceBCRNN, ensemble_posteriors
-    from bcrnn.speech import find_speech
+    from bcrnn.speech import read_speech_files
 
     try:
         models = [ReferenceBCRNN.load(packed_model(d)) for d in model_dirs]
@@ -32,19 +31,8 @@ def predict(files: list[str], model_dirs: list[str], top: int) -> int:
                   file=sys.stderr)
             return 2
     cfg = FeatureConfig(**ref.meta["feature_config"])
-    failures, loaded = 0, []
-    for name in files:
-        try:
-            samples = read_audio(name)
-        except AudioError as err:
-            print(f"{name}: error: {err}", file=sys.stderr)
-            failures += 1
-            continue
-        check = find_speech(samples)
-        if not check.found:  # a result, not an error: nothing here for the model to judge
-            print(f"{name}: no speech found ({check.reason()})")
-            continue
-        loaded.append((name, log_mel_deltas(samples, cfg)))
+    speech, failures = read_speech_files(files)
+    loaded = [(name, log_mel_deltas(samples, cfg)) for name, samples in speech]
     stats = None
     if any(m.normalization == "speaker" for m in models) and loaded:
         # the model was trained with every speaker z-scored by its own statistics: take them from the files given

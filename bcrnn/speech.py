@@ -46,3 +46,26 @@ def find_speech(samples: np.ndarray) -> SpeechCheck:
         dbfs = 10 * np.log10(power)
     active = float((dbfs > ACTIVE_DBFS).sum() * HOP / SAMPLE_RATE)
     return SpeechCheck(found=active >= MIN_ACTIVE_SECONDS, active_seconds=active, peak_dbfs=float(dbfs.max()))
+
+
+def read_speech_files(files, out=print, err=None) -> tuple[list[tuple[str, np.ndarray]], int]:
+    """Read audio files for a model to judge: an unreadable file is an error (on `err`, stderr by default), a file
+    with no speech a result ("no speech found", on `out`); returns ((name, 16 kHz samples) of the others, errors)."""
+    import sys
+
+    from bcrnn.audio import AudioError, read_audio
+
+    loaded, failures = [], 0
+    for name in files:
+        try:
+            samples = read_audio(name)
+        except AudioError as error:
+            print(f"{name}: error: {error}", file=err or sys.stderr)
+            failures += 1
+            continue
+        check = find_speech(samples)
+        if not check.found:  # a result, not an error: nothing here for the model to judge
+            out(f"{name}: no speech found ({check.reason()})")
+            continue
+        loaded.append((name, samples))
+    return loaded, failures
