@@ -2,11 +2,11 @@
 
     params = write_lstm_files(fwd, bwd, fmt, pe=16, simd=64, out_dir="build/lstm", t=150)
     # {"D": 256, "H": 64, "T": 150, "PE": 16, "SIMD": 64, "MW": .., "BW": .., "P": 4, ..., "WEIGHT_FILE": "/abs/..."}
-    lstm_cycles_rtl(256, 64, 150, 16, 64)    # 24_010: cycles per sequence in a back-to-back stream
-    lstm_latency_rtl(256, 64, 150, 16, 64)   # 24_311: first input beat to last output beat of a lone sequence
+    lstm_cycles_rtl(256, 64, 150, 16, 64)    # 24_020: cycles per sequence in a back-to-back stream
+    lstm_latency_rtl(256, 64, 150, 16, 64)   # 24_777: first input beat to last output beat of a lone sequence
 
-For >= 1,000 sequences/s at 200 MHz at the small preset, PE = 4, SIMD = 64 (96,010 cycles, 2,083 sequences/s) is the
-cheapest folding with a 2x margin; PE = 16, SIMD = 64 gives 8,330 sequences/s for about three times the LUTs.
+For >= 1,000 sequences/s at 200 MHz at the small preset, PE = 4, SIMD = 64 (96,020 cycles, 2,083 sequences/s) is the
+cheapest folding with a 2x margin; PE = 16, SIMD = 64 gives 8,326 sequences/s for about three times the LUTs.
 
 `fwd` and `bwd` are (weight bits (4H, D+H), M (4H,), B (4H,)) as `bcrnn.reference.lstm.run_bilstm` takes them
 (the packed model's `lstm_fwd_weight_bits`, `lstm_fwd_mult`, `lstm_fwd_offset`, ...) or `LSTMDirection`s.
@@ -32,8 +32,8 @@ from bcrnn.hls_lstm import _direction_arrays, fold_direction, folding, signed_bi
 from bcrnn.rtl.memfile import pack_word, write_memh
 
 # Cycles from issuing a step's last tile to the earliest tile of the next step of the same direction: the stages
-# a (sequencer) .. u (cell products) of hw/rtl/binary_lstm.sv, the commit at the end of u.
-STEP_DEPTH = 10
+# a (sequencer) .. w (cell sum and saturation) of hw/rtl/binary_lstm.sv, then the commit cycle.
+STEP_DEPTH = 20
 
 # module parameter -> file name suffix (<prefix>_<suffix>.memh)
 FILE_PARAMETERS = {"WEIGHT_FILE": "weights", "MULT_FILE": "mult", "OFFSET_FILE": "offset",
@@ -52,24 +52,27 @@ def lstm_cycles_rtl(d: int, h: int, t: int, pe: int, simd: int) -> int:
     """Clock cycles per sequence of binary_lstm in a back-to-back stream (the datapath's busy time; the ping-pong
     buffers overlap the T input beats of the next sequence and the T output beats of the previous one):
 
-        (T - 1) P2 + 2 TILES + 10,    P2 = TILES + max(TILES, STEP_DEPTH - 1),  TILES = (4H / PE) ((D + H) / SIMD)
+        (T - 1) P2 + 2 TILES + STEP_DEPTH,  P2 = TILES + max(TILES, STEP_DEPTH - 1),  TILES = (4H / PE) ((D + H) / SIMD)
 
     The sequencer alternates forward step s and backward step s, TILES cycles each; a direction's next step waits
-    for its h_t (STEP_DEPTH = 10 cycles after its last tile), which the other direction's step hides when
-    TILES >= 9 (then 2 T TILES + 10). The 10 = one start cycle + the last step's pipeline (9 cycles to the commit).
+    for its h_t (STEP_DEPTH = 20 cycles after its last tile), which the other direction's step hides when
+    TILES >= 19 (then 2 T TILES + 20). The 20 = one start cycle + the last step's pipeline (19 cycles to the commit).
     Measured in sim/bench_binary_lstm.py and asserted equal."""
     check_folding_rtl(d, h, pe, simd)
     if t < 1:
         raise ValueError(f"T must be positive, got {t}")
     tiles = folding(d, h, pe, simd)["TILES"]
     pair = tiles + max(tiles, STEP_DEPTH - 1)
-    return (t - 1) * pair + 2 * tiles + 10
+    return (t - 1) * pair + 2 * tiles + STEP_DEPTH
 
 
 def lstm_latency_rtl(d: int, h: int, t: int, pe: int, simd: int) -> int:
     """Cycles from the first input beat to the last output beat (both counted) of a lone sequence without stalls:
-    T input beats, one cycle to see the full buffer, the compute (`lstm_cycles_rtl`), T output beats."""
-    return lstm_cycles_rtl(d, h, t, pe, simd) + 2 * t + 1
+    T input beats of WF = ceil(D / SIMD) cycles each (the x RAM holds SIMD-bit words), the compute
+    (`lstm_cycles_rtl`), T output beats, and 7 cycles: the last input word's write, one to see the full buffer, the
+    last h_t's write, four through the output registers and FIFO."""
+    wf = -(-d // simd)
+    return lstm_cycles_rtl(d, h, t, pe, simd) + t * wf + t + 7
 
 
 def write_lstm_files(fwd, bwd, fmt: LSTMFormat, pe: int, simd: int, out_dir: str | Path, prefix: str = "lstm", *,
