@@ -323,7 +323,7 @@ def test_finn_estimate_at_the_rtl_folding(finn_env, hw_run, tmp_path):
     """sim/top.py sets FINN's estimate of the same folding beside the simulated cycles: the RTL's ZU3EG folding of
     the hw preset (the wide architecture: zu3eg-wide), translated by bcrnn.rtl.top.finn_folding_config, is what
     FINN's layers get (a folding-config build, no target_fps), and FINN's conv and dense cycles equal the RTL
-    blocks' formulas (12,000 windows x 64/8 channel folds; 150 frames x 768/12 x 640/64 folds)."""
+    blocks' formulas (12,000 windows x 64/16 channel folds; 150 frames x 768/12 x 640/128 folds)."""
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.custom_op.registry import getCustomOp
 
@@ -340,7 +340,7 @@ def test_finn_estimate_at_the_rtl_folding(finn_env, hw_run, tmp_path):
     hw = ModelWrapper(str(step_model_path(out, "step_hw_codegen")))
     folded = {n.name: (getCustomOp(n).get_nodeattr("PE"), getCustomOp(n).get_nodeattr("SIMD"))
               for n in hw.graph.node if n.op_type in ("MVAU_hls", "BinaryLSTM_hls")}
-    assert folded == {"MVAU_hls_0": (8, 45), "MVAU_hls_1": (12, 64), "BinaryLSTM_hls_0": (16, 64),
+    assert folded == {"MVAU_hls_0": (16, 45), "MVAU_hls_1": (12, 128), "BinaryLSTM_hls_0": (16, 224),
                       "MVAU_hls_2": (4, 16), "MVAU_hls_3": (1, 64)}
     cycles = {x["layer"]: x["cycles"] for x in summarize(out, target)["layers"]}
-    assert cycles["MVAU_hls_0"] == 12_000 * 64 // 8 and cycles["MVAU_hls_1"] == 150 * (768 // 12) * (640 // 64)
+    assert cycles["MVAU_hls_0"] == 12_000 * 64 // 16 and cycles["MVAU_hls_1"] == 150 * (768 // 12) * (640 // 128)

@@ -54,3 +54,21 @@ def test_default_rtl_folding_follows_the_architecture(preset, folding):
         dense_in = cfg.conv[0][0] * cfg.n_mels // cfg.conv[0][4]
         assert cfg.dense % f.dense_pe == 0 and dense_in % f.dense_simd == 0
         assert 4 * cfg.lstm_hidden % f.lstm_pe == 0 and (cfg.dense + cfg.lstm_hidden) % f.lstm_simd == 0
+
+
+def test_zu3eg_wide_folding_reaches_3000_segments_per_second():
+    """hw/rtl/folding/zu3eg-wide.yaml by the blocks' cycle formulas (the whole-network simulation measured 48,072
+    cycles per segment, hw/rtl/README.md): every block <= 62,000 cycles per segment, so >= 3,000 segments/s at an
+    assumed 200 MHz (<= 66,666 cycles) with a margin."""
+    from bcrnn.models import PRESETS
+    from bcrnn.rtl.frontend_files import conv0_cycles, dense_cycles
+    from bcrnn.rtl.lstm_files import lstm_cycles_rtl
+
+    cfg, f = PRESETS["hw"], Folding.load("zu3eg-wide")
+    ch, kt, kf, pt, pf = cfg.conv[0]
+    frames, frame_bits = cfg.segment_frames // pt, ch * cfg.n_mels // pf
+    cycles = {"conv": conv0_cycles(cfg.segment_frames, cfg.n_mels, kt, kf, ch, 3, f.conv_pe),
+              "dense": dense_cycles(frames, cfg.dense, frame_bits, f.dense_pe, f.dense_simd, ch),
+              "lstm": lstm_cycles_rtl(cfg.dense, cfg.lstm_hidden, frames, f.lstm_pe, f.lstm_simd)}
+    assert cycles == {"conv": 48_000, "dense": 48_000, "lstm": 38_420}
+    assert max(cycles.values()) <= 62_000 and 200e6 / max(cycles.values()) >= 3_000
