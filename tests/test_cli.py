@@ -29,24 +29,35 @@ def test_missing_data_dir_is_a_clear_error(tmp_path):
     assert r.returncode == 2 and "cannot be downloaded" in r.stderr
 
 
-def test_bad_flags_are_rejected(tmp_path):
-    r = _train("--preset", "huge", cwd=tmp_path)
-    assert r.returncode == 2 and "invalid choice" in r.stderr
-    r = _train("--config", str(tmp_path / "missing.yaml"), cwd=tmp_path)
-    assert r.returncode == 2 and "missing.yaml" in r.stderr
-    r = _train("--folds", "99", "--epochs", "1", "--preset", "tiny", "--out", str(tmp_path / "r"), cwd=tmp_path)
-    assert r.returncode == 2 and "--folds must be between" in r.stderr
-    r = _train("--first-conv-weight-bits", "9", "--preset", "tiny", "--out", str(tmp_path / "r"), cwd=tmp_path)
-    assert r.returncode == 2 and "1 (binary) to 8" in r.stderr
-    r = _train("--model", "crnn", "--first-conv-weight-bits", "4", "--out", str(tmp_path / "r"), cwd=tmp_path)
-    assert r.returncode == 2 and "binary model" in r.stderr
-    r = _train("--head-weight-bits", "0", "--preset", "tiny", "--out", str(tmp_path / "r"), cwd=tmp_path)
-    assert r.returncode == 2 and "--head-weight-bits must be 1 (binary) to 8" in r.stderr
+def _train_in_process(*args, capsys) -> tuple[int, str]:
+    """`bcrnn train` in this process (argument checks need no fresh interpreter): exit code and stderr."""
+    from bcrnn.train_command import main
+
+    try:
+        code = main([*args, "--no-progress"])
+    except SystemExit as stop:
+        code = stop.code
+    return code, capsys.readouterr().err
+
+
+def test_bad_flags_are_rejected(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    out = str(tmp_path / "r")
+    cases = [(["--preset", "huge"], "invalid choice"),
+             (["--config", str(tmp_path / "missing.yaml")], "missing.yaml"),
+             (["--folds", "99", "--epochs", "1", "--preset", "tiny", "--out", out], "--folds must be between"),
+             (["--first-conv-weight-bits", "9", "--preset", "tiny", "--out", out], "1 (binary) to 8"),
+             (["--model", "crnn", "--first-conv-weight-bits", "4", "--out", out], "binary model"),
+             (["--head-weight-bits", "0", "--preset", "tiny", "--out", out],
+              "--head-weight-bits must be 1 (binary) to 8")]
+    for args, message in cases:
+        code, err = _train_in_process(*args, capsys=capsys)
+        assert code == 2 and message in err, (args, err[-500:])
     for jobs in ("1", "2"):  # a missing teacher run (a new machine): said at once, nothing written
-        r = _train("--teacher", str(tmp_path / "no-crnn"), "--distill-weight", "0.5", "--preset", "tiny",
-                   "--jobs", jobs, "--out", str(tmp_path / "student"), cwd=tmp_path)
-        assert r.returncode == 2 and "no-crnn not found" in r.stderr and "--model crnn" in r.stderr
-        assert "Traceback" not in r.stderr and not (tmp_path / "student").exists()
+        code, err = _train_in_process("--teacher", str(tmp_path / "no-crnn"), "--distill-weight", "0.5", "--preset",
+                                      "tiny", "--jobs", jobs, "--out", str(tmp_path / "student"), capsys=capsys)
+        assert code == 2 and "no-crnn not found" in err and "--model crnn" in err
+        assert "Traceback" not in err and not (tmp_path / "student").exists()
 
 
 def test_iemocap_layout_end_to_end(tmp_path):
