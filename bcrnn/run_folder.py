@@ -285,6 +285,20 @@ class RunFolder:
                              merge_excited=experiment.get("merge_excited", False))
         return extract_features(corpus, feature_config or FeatureConfig(), cache_dir=cache_dir, progress=progress)
 
+    def test_segments(self, utterances: int, data_dir=None, cache_dir: Path | None = FEATURE_CACHE):
+        """The z-scored 3-s segments of the first `utterances` utterances of the opened fold's test speaker,
+        normalized as the run scored them; returns (segments (N, 3, frames, mels), speaker, utterance indices)."""
+        import numpy as np
+
+        from bcrnn.features import Normalizer, segment
+
+        _, ckpt = self.load_model()
+        fs = self.features(data_dir, cache_dir)
+        speaker = ckpt["fold"]["test"]
+        idx = fs.select([speaker])[:utterances]
+        norm = Normalizer.from_dict(ckpt["normalizer"]).for_speaker(fs, speaker)  # speaker mode: own stats
+        return np.concatenate([norm(segment(fs.features[i], fs.config)) for i in idx]), speaker, idx
+
 
 def packed_model(model) -> Path:
     """The packed model `model` names: a model.packed.npz file as given, or the one of a run or fold folder."""

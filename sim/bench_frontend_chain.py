@@ -1,6 +1,6 @@
 """cocotb bench of hw/rtl/frontend_chain.sv (conv_window -> mvu_int8 -> maxpool_bits -> xnor_mvu): a real Emo-DB
 segment's int8 codes in, the reference's conv0 stream (pooled bits, monitored between maxpool_bits and xnor_mvu)
-and dense stream out, bit for bit. Data (tests/test_rtl_frontend_chain.py): the frontend_common layout (x = pixels,
+and dense stream out, bit for bit. Data (tests/test_rtl_frontend_chain.py): sim/bench_frontend.py's layout (x = pixels,
 y = dense frames) plus `pool` (pooled pixels, CH bits each)."""
 
 import logging
@@ -11,7 +11,7 @@ from cocotb.triggers import ClockCycles
 from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamMonitor
 
 from bcrnn.rtl.memfile import unpack_word
-from sim.frontend_common import Harness
+from sim.bench_frontend import Harness
 from sim.runner import bench_data, bench_report
 
 TIMEOUT_MS = 20
@@ -20,7 +20,7 @@ TIMEOUT_MS = 20
 class ChainHarness(Harness):
     def __init__(self, dut, data):
         super().__init__(dut, data)
-        self.pool = AxiStreamMonitor(AxiStreamBus.from_prefix(dut, "pool"), dut.clk, dut.rst_n,
+        self.pool = AxiStreamMonitor(AxiStreamBus.from_prefix(dut, "pool"), self.clk, self.rst_n,
                                      reset_active_level=False, byte_lanes=1)
         self.pool.log.setLevel(logging.WARNING)
 
@@ -42,9 +42,9 @@ class ChainHarness(Harness):
 async def _run(dut, what: str, p_in: float, p_out: float):
     data = bench_data()
     h = ChainHarness(dut, data)
-    await h.start()
-    h.pause(p_in, p_out, seed=11)
-    words, cycles, _ = await h.stream(h.beats(), len(data["y"]))
+    await h.reset()
+    h.stalls(p_in, p_out, seed=11)
+    words, cycles = await h.stream(h.beats(), len(data["y"]))
     dense = h.check(words, what)
     conv0 = h.check_pool(h.pooled(), what)
     return h, cycles, conv0, dense
@@ -75,13 +75,13 @@ async def test_reset_mid_stream(dut):
     """A reset while every block holds data, then a clean segment."""
     data = bench_data()
     h = ChainHarness(dut, data)
-    await h.start()
+    await h.reset()
     beats = h.beats()
     await h.source.send(AxiStreamFrame(beats[: int(data["reset_at"])]))
     await ClockCycles(dut.clk, int(data["reset_at"]) * 3)
     assert not h.pool.empty() and not h.sink.empty(), "reset before the streams reached the dense layer"
     await h.reset(cycles=2)
     h.pooled()
-    words, _, _ = await h.stream(beats, len(data["y"]))
+    words, _ = await h.stream(beats, len(data["y"]))
     bench_report(reset_dense_bits=h.check(words, "after reset"),
                  reset_conv0_bits=h.check_pool(h.pooled(), "after reset"))

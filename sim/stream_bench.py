@@ -10,6 +10,7 @@ hw/hls/binary_lstm_top.cpp has VITIS_PORTS.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 
@@ -44,6 +45,8 @@ class StreamBench:
                                       reset_active_level=False, byte_lanes=1)
         self.sink = AxiStreamSink(AxiStreamBus.from_prefix(dut, ports["m"]), self.clk, self.rst_n,
                                   reset_active_level=False, byte_lanes=1)
+        for endpoint in (self.source, self.sink):
+            endpoint.log.setLevel(logging.WARNING)  # per-frame logging is slow on long streams
         self.cycle = 0  # rising edges since the bench started
         self.in_cycles: list[int] = []
         self.out_cycles: list[int] = []
@@ -74,8 +77,12 @@ class StreamBench:
 
     def stalls(self, p_in: float, p_out: float, seed: int):
         """Pause the input (tvalid low) and the output (tready low) with these probabilities per cycle."""
-        self.source.set_pause_generator(_pauses(p_in, seed) if p_in > 0 else None)
-        self.sink.set_pause_generator(_pauses(p_out, seed + 1) if p_out > 0 else None)
+        for endpoint, p, s in ((self.source, p_in, seed), (self.sink, p_out, seed + 1)):
+            if p > 0:
+                endpoint.set_pause_generator(_pauses(p, s))
+            else:
+                endpoint.clear_pause_generator()  # leaves the last pause value: clear it too
+                endpoint.pause = False
 
     def output_idle(self) -> bool:
         return self.sink.empty() and not _high(self.sink.bus.tvalid)

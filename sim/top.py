@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bcrnn.run_folder import FEATURE_CACHE
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -87,18 +89,9 @@ def open_run(folder: Path):
 
 
 def speaker_segments(run, utterances: int, data_dir=None) -> tuple[np.ndarray, str, list[int]]:
-    """The z-scored 3-s segments of the first `utterances` utterances of the test speaker of a run (a
-    bcrnn.run_folder.RunFolder, opened at the run or one of its folds), normalized as the run scored them; returns
-    (segments, speaker, utterance indices)."""
-    from bcrnn.features import Normalizer, segment
-    from bcrnn.run_folder import FEATURE_CACHE
-
-    _, ckpt = run.load_model()
-    fs = run.features(data_dir, ROOT / FEATURE_CACHE)
-    speaker = ckpt["fold"]["test"]
-    idx = fs.select([speaker])[:utterances]
-    norm = Normalizer.from_dict(ckpt["normalizer"]).for_speaker(fs, speaker)  # speaker mode: own stats
-    return np.concatenate([norm(segment(fs.features[i], fs.config)) for i in idx]), speaker, idx
+    """The z-scored segments of the run's test speaker (`RunFolder.test_segments`), the features cached in the
+    checkout."""
+    return run.test_segments(utterances, data_dir, ROOT / FEATURE_CACHE)
 
 
 def main(argv=None, prog: str | None = None) -> int:

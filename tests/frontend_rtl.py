@@ -1,6 +1,6 @@
 """Helpers of the front-end RTL tests (tests/test_rtl_{conv_window,mvu_int8,maxpool_bits,xnor_mvu,frontend_chain}.py):
 the reference's own pieces (bcrnn.reference.model) cut at the front-end blocks' boundaries, the bench data layout of
-sim/frontend_common.py, and the runs."""
+sim/bench_frontend.py, and the runs."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def or_pool(bits_ctf: np.ndarray, pt: int, pf: int) -> np.ndarray:
 
 
 def bench_data(x, x_width, y, y_width, y_signed=False, reset_at=None, cycles=(0, 10**9), pause=(0.3, 0.3)) -> dict:
-    """The data layout of sim/frontend_common.py."""
+    """The data layout of sim/bench_frontend.py."""
     x, y = np.asarray(x, np.int64), np.asarray(y, np.int64)
     return {"x": x, "x_width": x_width, "y": y, "y_width": y_width, "y_signed": int(y_signed),
             "reset_at": len(x) // 2 if reset_at is None else reset_at, "cycles_min": cycles[0],
@@ -72,6 +72,7 @@ def run(sim: str, toplevel: str, files: list[str], params: dict, name: str, data
     unchanged even when the parameters differ) and run the bench."""
     sources = [HW_RTL / f for f in files]
     tag = hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:8]
-    return run_bench(sim, toplevel, sources, f"sim.bench_{toplevel}", parameters=params,
+    bench = "sim.bench_frontend_chain" if toplevel == "frontend_chain" else "sim.bench_frontend"
+    return run_bench(sim, toplevel, sources, bench, parameters=params,
                      build_dir=BUILD / name / tag, data=data, testcase=testcase)
 

@@ -1,6 +1,6 @@
 """Shared by the tests of the network's head in hw/rtl/ (time_sum, int_mvu, output_argmax): the real streams of a
 small-preset model, stand-in packed models with chosen sizes, and one call that packs inputs and expected outputs
-as hex words, runs a block's bench (sim/head_axis.py) and returns what it reported."""
+as hex words, runs a block's bench (sim/bench_head.py) and returns what it reported."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def run_head_bench(sim: str, top: str, params: dict, frames, expected, stall=(0.
     data = {"frames": np.array([[f"{w:x}" for w in f] for f in frames]), "expected": hexwords(expected),
             "stall": np.asarray(stall, np.float64), "reset_after": np.asarray(reset_after),
             "seed": np.asarray(seed)}
-    return run_bench(sim, top, [HW_RTL / f"{top}.sv"], "sim.bench_head_stream", parameters=sv_parameters(params),
+    return run_bench(sim, top, [HW_RTL / f"{top}.sv"], "sim.bench_head", parameters=sv_parameters(params),
                      build_dir=build_dir(top, params), data=data)
 
 

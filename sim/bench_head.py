@@ -1,5 +1,7 @@
-"""A generic AXI-stream harness for blocks that map input frames (one or more beats) to output beats, used by the
-bench of the network's head blocks (sim/bench_head_stream.py).
+"""cocotb bench of the head blocks (hw/rtl/time_sum.sv, int_mvu.sv, output_argmax.sv), blocks that map input frames
+(one or more beats) to output beats: random stalls on both sides, back-to-back cycle counts, a reset mid-stream.
+pytest (tests/test_rtl_{time_sum,int_mvu,output_argmax}.py) packs the inputs and the expected output beats from
+bcrnn.reference and checks the reported cycles against each block's documented formula.
 
 Pytest packs everything as hex strings (npz, no pickling), so this harness knows nothing about the block:
     frames   (V, B) str   V input frames of B beats each, one hex word per beat
@@ -13,6 +15,7 @@ edges counted from the start) of every input and output handshake.
 
 from __future__ import annotations
 
+import cocotb
 from cocotb.triggers import ClockCycles, RisingEdge
 
 from sim.runner import bench_data, bench_report
@@ -45,6 +48,7 @@ class Harness(StreamBench):
         assert not bad, f"{what}: {len(bad)} of {len(got)} output beats differ, first at index {bad[0]}"
 
 
+@cocotb.test(timeout_time=100, timeout_unit="ms")
 async def check_stream(dut):
     """Every frame through with random stalls on both sides, every output beat compared."""
     h = Harness(dut)
@@ -56,6 +60,7 @@ async def check_stream(dut):
     h.compare(got, "stream with stalls")
 
 
+@cocotb.test(timeout_time=100, timeout_unit="ms")
 async def measure_cycles(dut):
     """Every frame back to back, no stalls: the cycle of every input and output handshake."""
     h = Harness(dut)
@@ -67,6 +72,7 @@ async def measure_cycles(dut):
     h.compare(got, "back to back")
 
 
+@cocotb.test(timeout_time=100, timeout_unit="ms")
 async def reset_mid_stream(dut):
     """A reset after `reset_after` input beats (with stalls), then the whole clean stream must come out right."""
     h = Harness(dut)
