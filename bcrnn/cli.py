@@ -17,6 +17,8 @@ COMMANDS = {
     "summarize": ("bcrnn.run_summary", "mean +- std of runs' finished folds: test UAR / WA and validation UAR"),
     "repetitions": ("bcrnn.repetitions", "a recipe over repeated cross-validations, against a reference recipe"),
     "export": ("bcrnn.run_export", "export a run's model to QONNX and check it against the integer reference"),
+    "export-c": ("bcrnn.c_engine.export", "the packed model as a dependency-free C99 engine, bit-exact with the "
+                                          "integer reference"),
     "verify": ("bcrnn.verify", "integer reference vs the deployed Brevitas model, layer by layer; then the QONNX "
                                "export"),
     "predict": ("bcrnn.predict", "emotion of wav files, with the packed integer model (numpy only)"),

@@ -12,17 +12,26 @@ import numpy as np
 from bcrnn.run_folder import RunFolderError, packed_model
 
 
-def predict(files: list[str], model_dirs: list[str], top: int) -> int:
+def predict(files: list[str], model_dirs: list[str], top: int, engine: str = "reference") -> int:
     """Emotion of each wav file by the integer network; bad files are reported and the others still run. Several
-    models (an ensemble, e.g. seeds of one recipe) each score every file and their posteriors are averaged."""
+    models (an ensemble, e.g. seeds of one recipe) each score every file and their posteriors are averaged.
+    engine: "reference" (numpy) or "c" (the generated C engine, built with gcc on first use; the same integers)."""
     from bcrnn.features import FeatureConfig, Normalizer, log_mel_deltas
     from bcrnn.reference.model import ReferenceBCRNN, ensemble_posteriors
     from bcrnn.speech import read_speech_files
 
+    load = ReferenceBCRNN.load
+    if engine == "c":
+        from bcrnn.c_engine import CEngine
+
+        load = CEngine
     try:
-        models = [ReferenceBCRNN.load(packed_model(d)) for d in model_dirs]
+        models = [load(packed_model(d)) for d in model_dirs]
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, RunFolderError) as err:  # missing, truncated, foreign
         print(f"error: cannot load the model: {err}", file=sys.stderr)
+        return 2
+    except RuntimeError as err:  # CEngineError: no compiler, a failed build
+        print(f"error: cannot build the C engine: {err}", file=sys.stderr)
         return 2
     ref = models[0]
     for other, name in zip(models[1:], model_dirs[1:]):
@@ -59,8 +68,10 @@ def main(argv=None, prog: str | None = None) -> int:
     p.add_argument("--model", required=True, action="append",
                    help="run folder (or a model.packed.npz file); repeat it for an ensemble (posteriors averaged)")
     p.add_argument("--top", type=int, default=3, help="how many class scores to print")
+    p.add_argument("--engine", choices=("reference", "c"), default="reference",
+                   help="reference: the numpy integer reference; c: the C engine (bcrnn export-c), built with gcc")
     args = p.parse_args(argv)
-    return predict(args.files, args.model, args.top)
+    return predict(args.files, args.model, args.top, args.engine)
 
 
 if __name__ == "__main__":

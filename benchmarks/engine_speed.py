@@ -31,6 +31,65 @@ def _timed(fn, item) -> float:
     return time.perf_counter() - t0
 
 
+def cpu_name() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo), else what platform knows."""
+    import platform
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def speaker_utterances(run_dir, data_dir=None):
+    """(run, trained BCRNN, checkpoint, [normalized (segments, 3, frames, mels) of each utterance of the run's
+    first-fold test speaker]); features computed once beforehand, so timings are model latency."""
+    from bcrnn.features import FeatureConfig, Normalizer, segment
+    from bcrnn.run_folder import FEATURE_CACHE, RunFolder
+
+    run = RunFolder.open(run_dir)
+    bcrnn, ckpt = run.load_model()
+    fs = run.features(data_dir, FEATURE_CACHE, progress=False, feature_config=FeatureConfig(**ckpt["feature_config"]))
+    norm = Normalizer.from_dict(ckpt["normalizer"]).for_speaker(fs, ckpt["fold"]["test"])
+    return run, bcrnn, ckpt, [norm(segment(fs.features[i], fs.config)) for i in fs.select([ckpt["fold"]["test"]])]
+
+
+def float_crnn(bcrnn, ckpt):
+    """The full-precision CRNN of the BCRNN's architecture (fused nn.LSTM): the float32 baseline."""
+    from bcrnn.models import build_model
+
+    return build_model("crnn", bcrnn.cfg, ckpt["n_classes"]).eval()
+
+
+def torch_fn(model):
+    """Segment posteriors of one utterance, averaged, by a torch model in inference mode."""
+    import torch
+
+    def run_model(x):
+        with torch.no_grad():
+            return torch.softmax(model(torch.from_numpy(x)), 1).mean(0)
+    return run_model
+
+
+def interleaved(fns: dict, items, repeats: int, limits: dict | None = None) -> dict:
+    """name -> the best of `repeats` timings (of limits[name] where given) per item: implementations interleaved
+    per item, so that drifts of the machine's speed hit all of them alike."""
+    limits = limits or {}
+    best = {k: [] for k in fns}
+    for item in items:
+        times = {k: [] for k in fns}
+        for r in range(repeats):
+            for k, fn in fns.items():
+                if r < limits.get(k, repeats):
+                    times[k].append(_timed(fn, item))
+        for k in fns:
+            best[k].append(min(times[k]))
+    return best
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir")
@@ -40,41 +99,17 @@ def main() -> None:
     import torch
 
     from bcrnn.engine import PackedEngine
-    from bcrnn.features import FeatureConfig, Normalizer, segment
-    from bcrnn.models import build_model
-    from bcrnn.run_folder import FEATURE_CACHE, RunFolder
 
     torch.set_num_threads(1)
-    run = RunFolder.open(args.run_dir)
-    bcrnn, ckpt = run.load_model()
-    fs = run.features(args.data_dir, FEATURE_CACHE, progress=False,
-                      feature_config=FeatureConfig(**ckpt["feature_config"]))
-    norm = Normalizer.from_dict(ckpt["normalizer"]).for_speaker(fs, ckpt["fold"]["test"])
-    utts = [norm(segment(fs.features[i], fs.config)) for i in fs.select([ckpt["fold"]["test"]])]
+    run, bcrnn, ckpt, utts = speaker_utterances(args.run_dir, args.data_dir)
 
     engine = PackedEngine.load(run.packed)
     engine.logits(utts[0])  # compile the numba kernels
-    crnn = build_model("crnn", bcrnn.cfg, ckpt["n_classes"]).eval()  # the same architecture in float32
-
-    def torch_fn(model):
-        def run_model(x):
-            with torch.no_grad():
-                return torch.softmax(model(torch.from_numpy(x)), 1).mean(0)
-        return run_model
-
+    crnn = float_crnn(bcrnn, ckpt)  # the same architecture in float32
     with torch.no_grad():
         crnn(torch.from_numpy(utts[0]))
-    # interleaved per utterance, so that drifts of the machine's speed hit all implementations alike
     fns = {"engine": engine.logits, "crnn": torch_fn(crnn), "bcrnn": torch_fn(bcrnn)}
-    best = {k: [] for k in fns}
-    for item in utts:
-        times = {k: [] for k in fns}
-        for r in range(args.repeats):
-            for k, fn in fns.items():
-                if k != "bcrnn" or r < 2:
-                    times[k].append(_timed(fn, item))
-        for k in fns:
-            best[k].append(min(times[k]))
+    best = interleaved(fns, utts, args.repeats, {"bcrnn": 2})
     t_engine, t_crnn, t_bcrnn = (float(np.median(best[k])) for k in ("engine", "crnn", "bcrnn"))
     from bcrnn.reference.packed_file import weight_bytes
 
