@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EMODB ?= ../shared/data/emodb
 
-.PHONY: setup run test test-fast emodb-baseline emodb-crnn emodb-bcrnn-pair emodb-mixed-pair emodb-repetitions finn-report finn-pair synth rtl-sim pnr board gate-level clean
+.PHONY: setup run test test-fast emodb-reproduce emodb-baseline emodb-crnn emodb-bcrnn-pair emodb-mixed-pair emodb-repetitions finn-report finn-pair synth rtl-sim pnr board gate-level clean
 
 setup: $(STAMP)
 
@@ -32,53 +32,61 @@ test-fast: $(STAMP)
 	@tools/system-packages.sh test
 	$(BIN)/python -m pytest -q -m "not slow"
 
-# The Emo-DB 10-fold baselines, plain recipe (about 1-2 h each here); EMODB=path/to/emodb
-emodb-baseline: $(STAMP)
-	$(BIN)/python training/train.py --config training/configs/emodb_small.yaml --data-dir $(EMODB) --model crnn --out runs/emodb-crnn-small
-	$(BIN)/python training/train.py --config training/configs/emodb_small.yaml --data-dir $(EMODB) --model bcrnn --out runs/emodb-bcrnn-small
+# The reported models are named recipes (bcrnn/recipes/, README Results): `bcrnn reproduce` trains what one needs in
+# dependency order (the CRNN, the teacher of the BCRNN members, first), resumes what was cut short when called again,
+# and prints its results table. Runs under RUNS: RUNS/<recipe>-s<seed>/ (runs/emodb-crnn-s0, runs/emodb-bcrnn-s6, ...)
+# and RUNS/<ensemble>-s<A>-s<B>.json. EMODB=path/to/emodb
+RUNS ?= runs
+BCRNN = $(BIN)/bcrnn
+REPRODUCE = $(BCRNN) reproduce --data-dir $(EMODB) --runs $(RUNS) --jobs 2
 
-# The reported models (docs/experiments.md): the CRNN (also the BCRNN's distillation teacher; ~21-29 min here), then
-# the reported BCRNN: two members of emodb_bcrnn_fast_sbn.yaml (speaker batch norm) with the seeds PAIR_SEEDS,
-# trained side by side (one core each), then their ensemble scored with the integer reference (~70 min here).
-# TRAIN_FLAGS=--resume continues killed runs. PAIR_SEEDS="8 9" repeats the recipe with other seeds; SEED=N repeats
-# the CRNN (into runs/s-crnn-spk-avg-sN, not a teacher) and the earlier mixed pair (emodb-mixed-pair: one
-# all-binary member, emodb_bcrnn_fast.yaml, and one speaker-batch-norm member, both of seed N).
-# emodb-repetitions prints the pairs' mean over repetitions against the CRNN's, and draws every fold.
-TRAIN_FLAGS ?=
+# the README's Emo-DB table: the CRNN (21-29 min on 2 cores), then the BCRNN pair (~70 min); RUNS/results-emodb.md
+emodb-reproduce: $(STAMP)
+	$(REPRODUCE) emodb
+
+# one row: the CRNN (SEED=N repeats it with seed N, into RUNS/emodb-crnn-sN) or the reported BCRNN pair (two
+# members of the emodb-bcrnn recipe side by side, one core each, then their ensemble scored with the integer
+# reference; PAIR_SEEDS="8 9" repeats it with other seeds), each after its teacher where that is missing
 SEED ?=
-SUFFIX = $(if $(SEED),-s$(SEED))
-SEED_FLAG = $(if $(SEED),--seed $(SEED))
 PAIR_SEEDS ?= 6 7
 SEED_A = $(word 1,$(PAIR_SEEDS))
 SEED_B = $(word 2,$(PAIR_SEEDS))
-SBN_TRAIN = $(BIN)/python training/train.py --config training/configs/emodb_bcrnn_fast_sbn.yaml --data-dir $(EMODB) --threads 1 --no-progress $(TRAIN_FLAGS)
-# two pair members trained side by side, one core each; fails if either fails
-SIDE_BY_SIDE = $(1) & first=$$!; $(2); second=$$?; wait $$first && test $$second -eq 0
 emodb-crnn: $(STAMP)
-	$(BIN)/python training/train.py --config training/configs/emodb_best.yaml --model crnn --data-dir $(EMODB) --out runs/s-crnn-spk-avg$(SUFFIX) $(SEED_FLAG) --jobs 2 $(TRAIN_FLAGS)
+	$(REPRODUCE) emodb-crnn $(if $(SEED),--seeds $(SEED))
 
-# the members' teacher (their configs name it): trained first where it is missing, resumed where it was cut short
-TEACHER_DONE := runs/s-crnn-spk-avg/metrics.json
-$(TEACHER_DONE): | $(STAMP)
-	$(MAKE) emodb-crnn SEED= TRAIN_FLAGS=--resume
-
-emodb-bcrnn-pair: $(STAMP) $(TEACHER_DONE)
+emodb-bcrnn-pair: $(STAMP)
 	@test $(words $(PAIR_SEEDS)) -eq 2 && test "$(SEED_A)" != "$(SEED_B)" || { echo "PAIR_SEEDS takes two different seeds, e.g. PAIR_SEEDS=\"6 7\"" >&2; exit 2; }
-	$(call SIDE_BY_SIDE,$(SBN_TRAIN) --seed $(SEED_A) --out runs/bcrnn-fast-sbn-s$(SEED_A),$(SBN_TRAIN) --seed $(SEED_B) --out runs/bcrnn-fast-sbn-s$(SEED_B))
-	$(BIN)/python training/ensemble.py runs/bcrnn-fast-sbn-s$(SEED_A) runs/bcrnn-fast-sbn-s$(SEED_B) --out runs/bcrnn-sbn-pair-s$(SEED_A)-s$(SEED_B).json
+	$(REPRODUCE) emodb-bcrnn-pair --seeds $(PAIR_SEEDS)
 
-emodb-mixed-pair: $(STAMP) $(TEACHER_DONE)
-	$(call SIDE_BY_SIDE,$(BIN)/python training/train.py --config training/configs/emodb_bcrnn_fast.yaml --data-dir $(EMODB) --out runs/bcrnn-fast$(SUFFIX) $(SEED_FLAG) --threads 1 --no-progress $(TRAIN_FLAGS),$(SBN_TRAIN) --out runs/bcrnn-fast-sbn$(SUFFIX) $(SEED_FLAG))
-	$(BIN)/python training/ensemble.py runs/bcrnn-fast$(SUFFIX) runs/bcrnn-fast-sbn$(SUFFIX) --out runs/bcrnn-fast$(SUFFIX)-pair.json
+# the Emo-DB 10-fold baselines, the plain recipe (about 1-2 h each here)
+emodb-baseline: $(STAMP)
+	$(BCRNN) train --recipe emodb-plain --model crnn --data-dir $(EMODB) --out $(RUNS)/emodb-crnn-small
+	$(BCRNN) train --recipe emodb-plain --data-dir $(EMODB) --out $(RUNS)/emodb-bcrnn-small
 
-CRNN_RUNS = runs/s-crnn-spk-avg $(patsubst %/config.json,%,$(wildcard runs/s-crnn-spk-avg-s*/config.json))
-SBN_PAIRS = $(wildcard runs/bcrnn-sbn-pair-s*.json)
-MIXED_PAIRS = $(filter-out runs/bcrnn-fast-sbn%,$(wildcard runs/bcrnn-fast-pair.json runs/bcrnn-fast-s*-pair.json))
-# one recipe's repetitions (the pair JSONs $(1), named $(2)) against the CRNN's runs, into runs/$(3).json and .png
-REPETITIONS = $(BIN)/python training/repetitions.py $(1) --label "$(2)" --reference $(CRNN_RUNS) --reference-label CRNN --plot runs/$(3).png --out runs/$(3).json
+# The earlier mixed pair (docs/experiments.md, 2026-11-29; an experiment file each, not a recipe): one all-binary
+# member (training/configs/emodb_bcrnn_fast.yaml) and one speaker-batch-norm member (emodb_bcrnn_fast_sbn.yaml) of
+# seed SEED (default their 3), side by side, taught by the emodb-crnn recipe's run (trained first where missing).
+# TRAIN_FLAGS=--resume continues killed members.
+TRAIN_FLAGS ?=
+SUFFIX = $(if $(SEED),-s$(SEED))
+MIXED_TRAIN = $(BCRNN) train --data-dir $(EMODB) --teacher $(RUNS)/emodb-crnn-s0 --threads 1 --no-progress $(if $(SEED),--seed $(SEED)) $(TRAIN_FLAGS)
+# two members trained side by side, one core each; fails if either fails
+SIDE_BY_SIDE = $(1) & first=$$!; $(2); second=$$?; wait $$first && test $$second -eq 0
+emodb-mixed-pair: $(STAMP)
+	$(REPRODUCE) emodb-crnn
+	$(call SIDE_BY_SIDE,$(MIXED_TRAIN) --config training/configs/emodb_bcrnn_fast.yaml --out $(RUNS)/bcrnn-fast$(SUFFIX),$(MIXED_TRAIN) --config training/configs/emodb_bcrnn_fast_sbn.yaml --out $(RUNS)/bcrnn-fast-sbn$(SUFFIX))
+	$(BCRNN) ensemble $(RUNS)/bcrnn-fast$(SUFFIX) $(RUNS)/bcrnn-fast-sbn$(SUFFIX) --out $(RUNS)/bcrnn-fast$(SUFFIX)-pair.json
+
+# the pairs' mean over repetitions against the CRNN's (every seed of emodb-crnn), every fold drawn
+CRNN_RUNS = $(patsubst %/config.json,%,$(wildcard $(RUNS)/emodb-crnn-s*/config.json))
+PAIRS = $(wildcard $(RUNS)/emodb-bcrnn-pair-s*.json)
+MIXED_PAIRS = $(filter-out $(RUNS)/bcrnn-fast-sbn%,$(wildcard $(RUNS)/bcrnn-fast-pair.json $(RUNS)/bcrnn-fast-s*-pair.json))
+# one recipe's repetitions (the pair JSONs $(1), named $(2)) against the CRNN's runs, into RUNS/$(3).json and .png
+REPETITIONS = $(BCRNN) repetitions $(1) --label "$(2)" --reference $(CRNN_RUNS) --reference-label CRNN --plot $(RUNS)/$(3).png --out $(RUNS)/$(3).json
 emodb-repetitions: $(STAMP)
-	@test -n "$(SBN_PAIRS)" || { echo "no runs/bcrnn-sbn-pair-s*.json yet: make emodb-bcrnn-pair first" >&2; exit 2; }
-	$(call REPETITIONS,$(SBN_PAIRS),BCRNN pair,repetitions)
+	@test -n "$(PAIRS)" || { echo "no $(RUNS)/emodb-bcrnn-pair-s*.json yet: make emodb-bcrnn-pair first" >&2; exit 2; }
+	@test -n "$(CRNN_RUNS)" || { echo "no $(RUNS)/emodb-crnn-s*/ yet: make emodb-crnn first" >&2; exit 2; }
+	$(call REPETITIONS,$(PAIRS),BCRNN pair,repetitions)
 	$(if $(MIXED_PAIRS),$(call REPETITIONS,$(MIXED_PAIRS),mixed pair,repetitions-mixed))
 
 # FINN build of a trained BCRNN run for both targets (Zynq-7020 small, ZU3EG fast): estimates, HLS/RTL code, the
@@ -90,7 +98,7 @@ finn-report: $(STAMP)
 # the reported pair (make emodb-bcrnn-pair, same PAIR_SEEDS) as two dataflows on one ZU3EG, each verified against
 # the reference, the HLS LSTM in C simulation too
 finn-pair: $(STAMP)
-	$(BIN)/python finn_build/build.py runs/bcrnn-fast-sbn-s$(SEED_A) runs/bcrnn-fast-sbn-s$(SEED_B) --folding zu3eg-fast --hls-csim
+	$(BIN)/python finn_build/build.py $(RUNS)/emodb-bcrnn-s$(SEED_A) $(RUNS)/emodb-bcrnn-s$(SEED_B) --folding zu3eg-fast --hls-csim
 
 # Yosys resource estimates (synth_xilinx, not Vivado) of every RTL block and of bcrnn_top for the run's model
 synth: $(STAMP)

@@ -13,6 +13,8 @@ from pathlib import Path
 # subcommand -> (module with main(argv, prog), one-line description); sim.* live beside the package, in the checkout
 COMMANDS = {
     "train": ("bcrnn.train_command", "train and score a CRNN or BCRNN by speaker-independent cross-validation"),
+    "reproduce": ("bcrnn.reproduce", "train what a results table needs from the named recipes, in order and "
+                                     "resumably, and print it"),
     "ensemble": ("bcrnn.ensemble", "score an ensemble of BCRNN runs of the same folds with the integer reference"),
     "summarize": ("bcrnn.run_summary", "mean +- std of runs' finished folds: test UAR / WA and validation UAR"),
     "repetitions": ("bcrnn.repetitions", "a recipe over repeated cross-validations, against a reference recipe"),

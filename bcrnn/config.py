@@ -1,9 +1,11 @@
-"""Experiment configuration: one dataclass, optionally read from `training/configs/<name>.yaml`, then overridden by
-command-line flags. Per-dataset defaults fill what neither sets. Every option is declared once, as a field
-(bcrnn.options): its flag, its YAML key and its config.json entry follow from it, and so does its check."""
+"""Experiment configuration: one dataclass, optionally read from an experiment file (`training/configs/<name>.yaml`)
+or a named recipe's `experiment:` (bcrnn.recipes), then overridden by command-line flags. Per-dataset defaults fill
+what neither sets. Every option is declared once, as a field (bcrnn.options): its flag, its YAML key and its
+config.json entry follow from it, and so does its check."""
 
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -104,6 +106,13 @@ def load_config(path: str | Path | None, overrides: dict) -> ExperimentConfig:
         if not path.is_file():
             raise FileNotFoundError(f"config file {path} does not exist")
         data = yaml.safe_load(path.read_text()) or {}
+    return build_config(data, overrides)
+
+
+def build_config(data: dict, overrides: dict) -> ExperimentConfig:
+    """An experiment file's content (a recipe's `experiment:`; not modified), then `overrides`, then the dataset's
+    defaults, as load_config."""
+    data = copy.deepcopy(data)
     data.setdefault("train", {})
     train_keys = {f.name for f in fields(TrainConfig)}
     model_keys = {f.name for f in options(CRNNConfig)}

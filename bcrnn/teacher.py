@@ -21,11 +21,18 @@ def check_teacher_run(cfg: ExperimentConfig) -> None:
     if not uses_teacher(cfg):
         return
     try:
-        RunFolder.open(cfg.teacher, allow_fold=False)
+        run = RunFolder.open(cfg.teacher, allow_fold=False)
     except RunFolderError as err:
         raise ValueError(f"teacher run {cfg.teacher} not found ({err}): train it first on the same corpus and folds "
                          f"with --model crnn and this normalization ({cfg.normalization!r}), e.g. for Emo-DB "
-                         f"`make emodb-crnn EMODB=PATH`, or pass --teacher") from None
+                         f"`bcrnn train --recipe emodb-crnn --data-dir PATH` (into runs/emodb-crnn-s0), or pass "
+                         f"--teacher") from None
+    theirs = run.experiment
+    if theirs.get("dataset") != cfg.dataset:
+        raise ValueError(f"teacher run {cfg.teacher} was trained on {theirs.get('dataset')}, not {cfg.dataset}")
+    if theirs.get("folds") is not None and (cfg.folds is None or cfg.folds > theirs["folds"]):
+        raise ValueError(f"teacher run {cfg.teacher} has only the first {theirs['folds']} folds, this run needs "
+                         f"{cfg.folds or 'all'}: give --folds {theirs['folds']} or another --teacher")
 
 
 def load_teacher(cfg: ExperimentConfig, fold: Fold, seed: int, norm: Normalizer, log):

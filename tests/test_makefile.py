@@ -1,6 +1,6 @@
-"""The Makefile's targets of the reported models, read with `make -n` (what would run, nothing run): the reported BCRNN pair trains
-its distillation teacher first where it is missing, as on a new machine, and leaves a finished one alone; its
-seeds, the earlier mixed pair's and the repetitions' inputs are the ones the docs name."""
+"""The Makefile's targets of the reported models, read with `make -n` (what would run, nothing run): thin calls of
+`bcrnn reproduce` on the named recipes (which trains a missing teacher first: tests/test_reproduce.py), with the
+seeds the docs name; the earlier mixed pair, the repetitions' inputs and the FINN pair in the recipes' run folders."""
 
 import os
 import shutil
@@ -36,60 +36,60 @@ def project(tmp_path):
     return tmp_path
 
 
-def _finish_teacher(project: Path) -> None:
-    (project / "runs" / "s-crnn-spk-avg").mkdir(parents=True, exist_ok=True)
-    (project / "runs" / "s-crnn-spk-avg" / "metrics.json").write_text("{}")  # a finished teacher run
-
-
-def test_the_pair_trains_its_teacher_first_where_it_is_missing(project):
-    fresh = _dry_run(project, "emodb-bcrnn-pair")
-    teacher = fresh.index("--model crnn --data-dir /corpus --out runs/s-crnn-spk-avg  --jobs 2 --resume")
-    first = fresh.index("emodb_bcrnn_fast_sbn.yaml --data-dir /corpus --threads 1 --no-progress  --seed 6 "
-                        "--out runs/bcrnn-fast-sbn-s6 &")
-    assert teacher < first
-    assert "--seed 7 --out runs/bcrnn-fast-sbn-s7;" in fresh
-    assert "ensemble.py runs/bcrnn-fast-sbn-s6 runs/bcrnn-fast-sbn-s7 --out runs/bcrnn-sbn-pair-s6-s7.json" in fresh
-
-    _finish_teacher(project)
-    repeated = _dry_run(project, "emodb-bcrnn-pair", "PAIR_SEEDS=8 9")
-    assert "--model crnn" not in repeated
-    assert "--seed 8 --out runs/bcrnn-fast-sbn-s8 &" in repeated and "--seed 9 --out runs/bcrnn-fast-sbn-s9;" in repeated
-    assert "--out runs/bcrnn-sbn-pair-s8-s9.json" in repeated
+def test_the_reported_models_are_reproduce_calls_of_their_recipes(project):
+    table = _dry_run(project, "emodb-reproduce")
+    assert "bin/bcrnn reproduce --data-dir /corpus --runs runs --jobs 2 emodb\n" in table
+    crnn = _dry_run(project, "emodb-crnn")
+    assert "bcrnn reproduce --data-dir /corpus --runs runs --jobs 2 emodb-crnn" in crnn and "--seeds" not in crnn
+    assert "reproduce --data-dir /corpus --runs runs --jobs 2 emodb-crnn --seeds 1" in _dry_run(project, "emodb-crnn",
+                                                                                                 "SEED=1")
+    pair = _dry_run(project, "emodb-bcrnn-pair")
+    assert "bcrnn reproduce --data-dir /corpus --runs runs --jobs 2 emodb-bcrnn-pair --seeds 6 7" in pair
+    assert "train" not in pair.replace("test ", "")  # reproduce trains the teacher and the members itself
+    assert "emodb-bcrnn-pair --seeds 8 9" in _dry_run(project, "emodb-bcrnn-pair", "PAIR_SEEDS=8 9")
+    assert "--runs elsewhere " in _dry_run(project, "emodb-reproduce", "RUNS=elsewhere")
+    baseline = _dry_run(project, "emodb-baseline")
+    assert "bcrnn train --recipe emodb-plain --model crnn --data-dir /corpus --out runs/emodb-crnn-small" in baseline
+    assert "bcrnn train --recipe emodb-plain --data-dir /corpus --out runs/emodb-bcrnn-small" in baseline
 
 
 @pytest.mark.parametrize("seeds", ["8", "8 8", "6 7 8"])
 def test_the_pair_needs_two_different_seeds(project, seeds):
-    _finish_teacher(project)
     r = _make(project, "emodb-bcrnn-pair", f"PAIR_SEEDS={seeds}", dry=False)
     assert r.returncode != 0 and "PAIR_SEEDS takes two different seeds" in r.stderr
-    assert not (project / "runs" / "bcrnn-fast-sbn-s8").exists()  # stopped before training
+    assert not (project / "runs").exists()  # stopped before training
 
 
 def test_the_mixed_pair_and_the_repetitions(project):
-    _finish_teacher(project)
     mixed = _dry_run(project, "emodb-mixed-pair", "SEED=4")
-    assert "emodb_bcrnn_fast.yaml --data-dir /corpus --out runs/bcrnn-fast-s4 --seed 4 " in mixed
-    assert "emodb_bcrnn_fast_sbn.yaml --data-dir /corpus --threads 1 --no-progress  --out runs/bcrnn-fast-sbn-s4 " \
-           "--seed 4" in mixed
-    assert "ensemble.py runs/bcrnn-fast-s4 runs/bcrnn-fast-sbn-s4 --out runs/bcrnn-fast-s4-pair.json" in mixed
+    teacher = mixed.index("reproduce --data-dir /corpus --runs runs --jobs 2 emodb-crnn")  # its teacher, where missing
+    first = mixed.index("--teacher runs/emodb-crnn-s0 --threads 1 --no-progress --seed 4  --config "
+                        "training/configs/emodb_bcrnn_fast.yaml --out runs/bcrnn-fast-s4 &")
+    assert teacher < first
+    assert "--config training/configs/emodb_bcrnn_fast_sbn.yaml --out runs/bcrnn-fast-sbn-s4;" in mixed
+    assert "bcrnn ensemble runs/bcrnn-fast-s4 runs/bcrnn-fast-sbn-s4 --out runs/bcrnn-fast-s4-pair.json" in mixed
 
     r = _make(project, "emodb-repetitions", dry=False)  # no pair scored yet
     assert r.returncode != 0 and "make emodb-bcrnn-pair first" in r.stderr
-    for name in ("bcrnn-sbn-pair-s6-s7.json", "bcrnn-sbn-pair-s8-s9.json", "bcrnn-fast-s4-pair.json"):
+    (project / "runs").mkdir()
+    for name in ("emodb-bcrnn-pair-s6-s7.json", "emodb-bcrnn-pair-s8-s9.json", "bcrnn-fast-s4-pair.json"):
         (project / "runs" / name).write_text("{}")
-    (project / "runs" / "s-crnn-spk-avg-s1").mkdir()
-    (project / "runs" / "s-crnn-spk-avg-s1" / "config.json").write_text("{}")
+    r = _make(project, "emodb-repetitions", dry=False)  # no CRNN run to compare with
+    assert r.returncode != 0 and "make emodb-crnn first" in r.stderr
+    for seed in (0, 1):
+        (project / "runs" / f"emodb-crnn-s{seed}").mkdir()
+        (project / "runs" / f"emodb-crnn-s{seed}" / "config.json").write_text("{}")
     lines = [line for line in _dry_run(project, "emodb-repetitions").replace("\\\n", " ").splitlines()
-             if "repetitions.py" in line]
+             if "bcrnn repetitions" in line]
     assert len(lines) == 2
-    sbn, mixed_line = lines
-    assert "runs/bcrnn-sbn-pair-s6-s7.json runs/bcrnn-sbn-pair-s8-s9.json --label \"BCRNN pair\"" in sbn
-    assert "bcrnn-fast-s4-pair.json" not in sbn and "bcrnn-sbn-pair" not in mixed_line
-    assert "repetitions.py runs/bcrnn-fast-s4-pair.json --label \"mixed pair\"" in mixed_line
-    for line in (sbn, mixed_line):
-        assert "--reference runs/s-crnn-spk-avg runs/s-crnn-spk-avg-s1 " in line
+    pairs, mixed_line = lines
+    assert "runs/emodb-bcrnn-pair-s6-s7.json runs/emodb-bcrnn-pair-s8-s9.json --label \"BCRNN pair\"" in pairs
+    assert "bcrnn-fast-s4-pair.json" not in pairs and "emodb-bcrnn-pair" not in mixed_line
+    assert "repetitions runs/bcrnn-fast-s4-pair.json --label \"mixed pair\"" in mixed_line
+    for line in (pairs, mixed_line):
+        assert "--reference runs/emodb-crnn-s0 runs/emodb-crnn-s1 " in line
 
 
 def test_finn_pair_builds_the_reported_seeds(project):
-    assert "build.py runs/bcrnn-fast-sbn-s6 runs/bcrnn-fast-sbn-s7 --folding zu3eg-fast" in _dry_run(project, "finn-pair")
-    assert "build.py runs/bcrnn-fast-sbn-s8 runs/bcrnn-fast-sbn-s9 " in _dry_run(project, "finn-pair", "PAIR_SEEDS=8 9")
+    assert "build.py runs/emodb-bcrnn-s6 runs/emodb-bcrnn-s7 --folding zu3eg-fast" in _dry_run(project, "finn-pair")
+    assert "build.py runs/emodb-bcrnn-s8 runs/emodb-bcrnn-s9 " in _dry_run(project, "finn-pair", "PAIR_SEEDS=8 9")
