@@ -99,8 +99,8 @@ def test_bcrnn_help_lists_every_subcommand():
     assert r.returncode == 0, r.stderr
     from bcrnn.cli import COMMANDS
 
-    assert list(COMMANDS) == ["train", "ensemble", "summarize", "repetitions", "export", "export-c", "verify", "predict",
-                              "enrol", "finn", "rtl-sim", "synth", "pnr", "gate-level", "board"]
+    assert list(COMMANDS) == ["train", "reproduce", "ensemble", "summarize", "repetitions", "export", "export-c",
+                              "verify", "predict", "enrol", "finn", "rtl-sim", "synth", "pnr", "gate-level", "board"]
     for name, (_, description) in COMMANDS.items():
         assert re.search(rf"^\s+{name}\s+{re.escape(description)}$", r.stdout, re.M), name
     r = subprocess.run([sys.executable, "-m", "bcrnn.cli", "trian"], capture_output=True, text=True, timeout=120)
