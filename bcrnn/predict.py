@@ -65,12 +65,18 @@ def predict(files: list[str], model_dirs: list[str], top: int, engine: str = "re
 def main(argv=None, prog: str | None = None) -> int:
     p = argparse.ArgumentParser(prog=prog, description=__doc__)
     p.add_argument("files", nargs="+")
-    p.add_argument("--model", required=True, action="append",
-                   help="run folder (or a model.packed.npz file); repeat it for an ensemble (posteriors averaged)")
+    p.add_argument("--model", action="append",
+                   help="run folder (or a model.packed.npz file); repeat it for an ensemble (posteriors averaged); "
+                        "default: the shipped Emo-DB BCRNN (bcrnn/pretrained/emodb_bcrnn.md)")
     p.add_argument("--top", type=int, default=3, help="how many class scores to print")
     p.add_argument("--engine", choices=("reference", "c"), default="reference",
                    help="reference: the numpy integer reference; c: the C engine (bcrnn export-c), built with gcc")
     args = p.parse_args(argv)
+    if not args.model:
+        from bcrnn.shipped_model import CARD, MODEL
+
+        print(f"(model: the shipped Emo-DB BCRNN, {CARD})", file=sys.stderr)
+        args.model = [str(MODEL)]
     return predict(args.files, args.model, args.top, args.engine)
 
 
