@@ -1,8 +1,8 @@
 """A whole experiment: corpus -> features -> speaker-independent folds x seeds -> reports in one run folder
 (bcrnn.run_folder describes its layout).
 
-A fold with a result.json is done; `resume=True` skips it and continues a fold that has only last.pt. Several
-processes can share one run folder: each fold is claimed by the process training it.
+A fold with a result.json is done; `resume=True` skips it and continues a fold that has only last.pt. The folds
+train one after another in this process, or with `parallel.jobs` > 1 as Ray tasks (bcrnn.parallel).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from bcrnn.features import FeatureConfig, FeatureSet, extract_features
 from bcrnn.fold_run import run_fold
 from bcrnn.folds import Fold, speaker_folds
 from bcrnn.integer_scores import complete_integer_evaluation
+from bcrnn.parallel import ParallelOptions
 from bcrnn.run_export import export_run, publish_model
 from bcrnn.run_folder import FEATURE_CACHE, FoldFolder, Logger, RunFolder, RunFolderError, git_sha, write_json
 from bcrnn.run_reports import score_seed_ensemble, write_reports
@@ -44,18 +45,24 @@ def parse_fold_selection(spec: str | None, n_folds: int | None) -> set[int]:
 
 def run_experiment(cfg: ExperimentConfig, out: Path, resume: bool = False, download: bool = False,
                    cache_dir: Path | None = FEATURE_CACHE, progress: bool = True, quiet: bool = False,
-                   only_folds: str | None = None) -> dict | None:
+                   only_folds: str | None = None, parallel: ParallelOptions | None = None) -> dict | None:
     """Run every fold and seed of `cfg` into `out` and write the reports; returns metrics.json's content.
 
-    `only_folds` trains a subset, so that several processes can share one run folder; whichever call finds every
-    fold done when it finishes writes the reports, and a call that finds some missing returns None.
+    `parallel` (default: one at a time, here) runs the folds as Ray tasks. `only_folds` trains a subset, so that
+    processes given disjoint subsets can share one run folder; whichever call finds every fold done when it
+    finishes writes the reports, and a call that finds some missing returns None.
     """
+    parallel = parallel or ParallelOptions()
     run = RunFolder(out)
     parse_fold_selection(only_folds, None)  # syntax, before anything is loaded or written
     check_teacher_run(cfg)
+    if parallel.uses_ray and parallel.address:  # said before anything is loaded or written
+        from bcrnn.parallel import check_reachable
+
+        check_reachable(parallel.address)
     run.prepare(cfg, resume)
     log = Logger(run.log_file, quiet=quiet)
-    if cfg.threads:
+    if cfg.threads and not parallel.uses_ray:
         torch.set_num_threads(cfg.threads)
     t_start = time.time()
     corpus = load_corpus(cfg.dataset, cfg.data_dir, download=download, merge_excited=cfg.merge_excited)
@@ -65,13 +72,18 @@ def run_experiment(cfg: ExperimentConfig, out: Path, resume: bool = False, downl
     selected = parse_fold_selection(only_folds, len(folds))
     run.write_config({
         "experiment": cfg.to_dict(), "classes": list(fs.classes), "git_sha": git_sha(),
-        "folds": [f.__dict__ for f in folds], "torch_threads": torch.get_num_threads(),
+        "folds": [f.__dict__ for f in folds], "torch_threads": 1 if parallel.uses_ray else torch.get_num_threads(),
         "skipped_files": corpus.skipped})
     runs = [(seed, fold, run.fold_folder(seed, fold.name))
             for seed in range(cfg.seed, cfg.seed + cfg.seeds) for fold in folds]
-    for seed, fold, folder in runs:
-        if fold.index in selected:
-            train_fold(fs, fold, seed, cfg, folder, resume, log, progress)
+    todo = to_train([r for r in runs if r[1].index in selected], resume, log)
+    if parallel.uses_ray:
+        from bcrnn.parallel import run_on_ray
+
+        run_on_ray(todo, fs, cfg, run, parallel, log, quiet)
+    else:
+        for seed, fold, folder in todo:
+            run_fold(fs, fold, seed, cfg, folder, log, progress)
     # every fold, whoever trained it: read back now, after this call's own training
     results = read_results(run, runs, fs, log)
     if results is None:
@@ -86,26 +98,17 @@ def run_experiment(cfg: ExperimentConfig, out: Path, resume: bool = False, downl
     return summary
 
 
-def train_fold(fs: FeatureSet, fold: Fold, seed: int, cfg: ExperimentConfig, folder: FoldFolder, resume: bool,
-               log, progress: bool) -> None:
-    """Train one fold unless it is done, or claimed by another process sharing the run folder."""
-    desc = f"seed {seed} {fold.name}"
-    if folder.done:
-        if not resume:
+def to_train(runs: list[tuple[int, Fold, FoldFolder]], resume: bool, log) -> list[tuple[int, Fold, FoldFolder]]:
+    """The fold runs not done yet (a done one is skipped with `resume`, and an error without it)."""
+    todo = []
+    for seed, fold, folder in runs:
+        if not folder.done:
+            todo.append((seed, fold, folder))
+        elif not resume:
             raise RunFolderError(f"{folder.path} is done already: pass --resume")
-        log(f"{desc}: done earlier")
-        return
-    lock = folder.claim()
-    if lock is None:
-        log(f"{desc}: being trained by another process ({folder.owner()}), skipped here")
-        return
-    try:
-        if folder.done:  # finished by another process since the check above
-            log(f"{desc}: done by another process")
-            return
-        run_fold(fs, fold, seed, cfg, folder, log, progress)
-    finally:
-        lock.close()
+        else:
+            log(f"seed {seed} {fold.name}: done earlier")
+    return todo
 
 
 def read_results(run: RunFolder, runs: list[tuple[int, Fold, FoldFolder]], fs: FeatureSet, log) -> list[dict] | None:

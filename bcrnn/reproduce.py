@@ -9,10 +9,11 @@ table in the README's format beside the poster's rows and write it into the runs
 Called again, it continues where it stopped: a finished run (reports written, a BCRNN's model exported) is skipped,
 a cut-short one resumed (bcrnn train --resume), a scored ensemble read back. The runs live under --runs (default
 runs/; with --folds or --epochs, runs/quick-folds<K>-epochs<E>, so that a quick check never mixes with the
-protocol's runs): RUNS/<recipe>-s<seed>/ and RUNS/<ensemble recipe>-s<A>-s<B>.json. --jobs N trains N processes
-at a time: one run's folds (bcrnn train --jobs N), or independent runs side by side (an ensemble's members), the
-cores split between them. Every step is a `bcrnn` command (train --recipe ..., ensemble), printed before it starts;
-one at a time runs in this process, several side by side in processes of their own.
+protocol's runs): RUNS/<recipe>-s<seed>/ and RUNS/<ensemble recipe>-s<A>-s<B>.json. --jobs N trains N fold runs at
+a time: one run's folds as Ray tasks (bcrnn train --jobs N), or independent runs side by side (an ensemble's
+members), the cores split between them; with --ray-address (or RAY_ADDRESS) the runs go one after another, each
+with N fold runs at a time on that cluster. Every step is a `bcrnn` command (train --recipe ..., ensemble), printed
+before it starts; one at a time runs in this process, several side by side in processes of their own.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bcrnn.corpora.base import CorpusError
+from bcrnn.options import add_options
+from bcrnn.parallel import ParallelOptions
 from bcrnn.recipes import (Recipe, RecipeError, check_ensemble_seeds, ensemble_file, experiment_config, load_recipe,
                            run_folder, run_state, seed_suffix)
 from bcrnn.run_folder import FEATURE_CACHE, RunFolder, RunFolderError, write_json
@@ -106,8 +109,8 @@ def trainings(rows: list[Train | Ensemble]) -> list[list[Train]]:
 class Reproduction:
     """What one `bcrnn reproduce` call trains and scores, with its options."""
 
-    def __init__(self, args):
-        self.args = args
+    def __init__(self, args, parallel: ParallelOptions):
+        self.args, self.parallel = args, parallel
         self.root = Path(args.runs)
         self.data_dir = str(Path(args.data_dir).resolve()) if args.data_dir else None
         self.protocol = {k: v for k, v in (("folds", args.folds), ("epochs", args.epochs)) if v is not None}
@@ -136,8 +139,9 @@ class Reproduction:
         return state
 
     def train_command(self, t: Train, jobs: int, threads: int, resume: bool) -> list[str]:
+        parallel = ParallelOptions(jobs, self.parallel.ray_address if jobs > 1 else None)
         cmd = ["train", "--recipe", t.recipe.ref, "--runs", str(self.root), "--seed", str(t.seed),
-               "--out", str(t.path), *self.corpus, "--jobs", str(jobs), "--no-progress"]
+               "--out", str(t.path), *self.corpus, *parallel.flags(), "--no-progress"]
         cmd += [a for k, v in self.protocol.items() for a in (f"--{k}", str(v))]
         cmd += ["--threads", str(threads)] if threads else []
         return cmd + (["--resume"] if resume else [])
@@ -160,17 +164,17 @@ class Reproduction:
             raise
 
     def train(self, groups: list[list[Train]], states: dict[Path, str]) -> int:
-        jobs, cores = self.args.jobs, os.cpu_count() or 1
+        jobs, cores = self.parallel.jobs, os.cpu_count() or 1
         for group in groups:
             for t in group:
                 if states[t.path] == "done":
                     print(f"done earlier: {t.recipe.name} seed {t.seed} ({t.path})")
             pending = [t for t in group if states[t.path] != "done"]
-            side_by_side = min(len(pending), jobs)
+            side_by_side = 1 if self.parallel.uses_ray and self.parallel.address else min(len(pending), jobs)
             for i in range(0, len(pending), max(side_by_side, 1)):
                 batch = pending[i:i + side_by_side]
-                per_run = max(1, jobs // len(batch))  # processes of one run (its folds)
-                threads = max(1, cores // jobs) if len(batch) > 1 else 0  # 0: bcrnn train splits the cores
+                per_run = max(1, jobs // len(batch))  # one run's fold runs at a time (> 1: Ray tasks)
+                threads = max(1, cores // jobs) if len(batch) > 1 else 0  # 0: all cores (one thread in a Ray task)
                 for t in batch:
                     print(f"training {t.recipe.name} seed {t.seed} into {t.path}"
                           + (" (resumed)" if states[t.path] == "unfinished" else "")
@@ -276,7 +280,7 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="corpus folder (Emo-DB: its wav files, or the folder holding wav/)")
     p.add_argument("--download", action="store_true", help="Emo-DB: download the corpus into --data-dir first")
     p.add_argument("--runs", help="runs root (default runs; with --folds or --epochs runs/quick-folds<K>-epochs<E>)")
-    p.add_argument("--jobs", type=int, default=1, help="training processes at a time (default 1)")
+    add_options(p, ParallelOptions)
     p.add_argument("--seeds", type=int, nargs="+",
                    help="an ensemble's member seeds (or one run's seed) instead of the recipe's")
     p.add_argument("--folds", type=int, help="a quick check: only the first K speaker folds (not the protocol)")
@@ -287,7 +291,7 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv=None, prog: str | None = None) -> int:
     args = parser(prog).parse_args(argv)
-    for name in ("jobs", "folds", "epochs"):
+    for name in ("folds", "epochs"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             print(f"error: --{name} must be at least 1", file=sys.stderr)
             return 2
@@ -313,7 +317,7 @@ def main(argv=None, prog: str | None = None) -> int:
         from bcrnn.corpora import load_corpus
 
         load_corpus(target.dataset, args.data_dir)  # a corpus that cannot be read is said before anything trains
-        job = Reproduction(args)
+        job = Reproduction(args, ParallelOptions.from_args(args))
         states = {t.path: job.check(t) for group in groups for t in group}  # every configuration, before training
     except (RecipeError, FileNotFoundError, RunFolderError, ValueError, CorpusError) as err:
         print(f"error: {err}", file=sys.stderr)

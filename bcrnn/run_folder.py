@@ -7,7 +7,7 @@
         ensemble.json, ensemble.png               with several seeds: the seeds' ensemble (integer reference)
         model.pt, model.packed.npz                the deployed model: the first fold's best.pt and packed file
         model.qonnx.onnx (+ .json), export_check.json    its QONNX export, checked against the reference
-        folds/seed<S>/<fold>/                     last.pt, best.pt, result.json (done), model.packed.npz, running.lock
+        folds/seed<S>/<fold>/                     last.pt, best.pt, result.json (done), model.packed.npz
         members/seed<S>/                          seed S's first fold as a run folder of its own
 
 Every station (training, reports, ensembles, the `bcrnn` command, the FINN build, the RTL simulation, benchmarks)
@@ -20,7 +20,6 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 CONFIG = "config.json"
 PACKED = "model.packed.npz"
@@ -93,34 +92,6 @@ class FoldFolder:
 
     def write_result(self, result: dict) -> None:
         write_json(self.result, result)
-
-    def owner(self) -> str:
-        """Who trains the fold now ("host pid", as claim() wrote it)."""
-        try:
-            return (self.path / "running.lock").read_text().strip() or "unknown"
-        except OSError:
-            return "unknown"
-
-    def claim(self) -> IO | None:
-        """An exclusive lock on running.lock (which then names its holder, "host pid") while this process trains
-        the fold; None if another process holds it. Close the returned file to release it.
-
-        flock, not a pid file: the kernel drops the lock when its holder dies, so a killed run leaves nothing stale
-        to take over, and no process can see a half-written claim."""
-        import fcntl
-        import socket
-
-        self.path.mkdir(parents=True, exist_ok=True)
-        lock = open(self.path / "running.lock", "a+")
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lock.close()
-            return None
-        lock.truncate(0)
-        lock.write(f"{socket.gethostname()} {os.getpid()}")
-        lock.flush()
-        return lock
 
 
 @dataclass(frozen=True)

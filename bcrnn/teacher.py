@@ -35,10 +35,12 @@ def check_teacher_run(cfg: ExperimentConfig) -> None:
                          f"{cfg.folds or 'all'}: give --folds {theirs['folds']} or another --teacher")
 
 
-def load_teacher(cfg: ExperimentConfig, fold: Fold, seed: int, norm: Normalizer, log):
+def load_teacher(cfg: ExperimentConfig, fold: Fold, seed: int, norm: Normalizer, log, run_path=None):
     """The teacher run's model of this fold (the same seed's, else seed 0's), frozen in eval mode. It must have
-    been trained on the same speakers with the same feature normalization: its best.pt records both."""
-    run = RunFolder.open(cfg.teacher, allow_fold=False)  # check_teacher_run said it is one before training began
+    been trained on the same speakers with the same feature normalization: its best.pt records both. `run_path`:
+    where the teacher run is read (default cfg.teacher; a copy of its files on another machine, bcrnn.parallel)."""
+    # check_teacher_run said it is a run before training began
+    run = RunFolder.open(cfg.teacher if run_path is None else run_path, allow_fold=False)
     candidates = [run.fold_folder(seed, fold.name), run.fold_folder(0, fold.name)]
     found = next((c for c in candidates if c.best.is_file()), None)
     if found is None:

@@ -9,8 +9,8 @@ The experiment, training and model-setting options are the fields of bcrnn.confi
 bcrnn.training.TrainConfig and bcrnn.models.CRNNConfig; an experiment file (--config) uses the same names, training
 options under `train:` and model settings under `model_overrides:`, and a flag overrides it. Every fold's
 checkpoints and the reports (metrics.json, confusion.png, curves.png, size.json) land in --out; --resume continues
-a killed run where it stopped. --jobs N trains N folds at a time in N processes that share the run folder (each
-takes the next fold nobody has claimed; the torch threads are split between them).
+a killed run where it stopped. --jobs N trains N fold runs at a time as Ray tasks (bcrnn.parallel), on a Ray started
+on this machine or on a cluster (--ray-address or RAY_ADDRESS); --jobs 1, the default, trains in this process.
 
 A recipe (--recipe NAME, bcrnn.recipes) is an experiment by name, its teacher named by recipe: its run folder is
 RUNS/<recipe>-s<seed> and its teacher's run is RUNS/<teacher recipe>-s<its seed>, which must be finished (said at
@@ -22,8 +22,6 @@ Flags override a recipe as they override an experiment file.
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -31,6 +29,7 @@ from bcrnn.config import ExperimentConfig, dataset_notes, load_config
 from bcrnn.corpora.base import CorpusError
 from bcrnn.models import CRNNConfig
 from bcrnn.options import add_options, given
+from bcrnn.parallel import ParallelOptions
 from bcrnn.recipes import (Recipe, default_recipe, experiment_config, load_recipe, run_folder, run_recipe_names,
                            run_state)
 from bcrnn.run_folder import FEATURE_CACHE
@@ -54,10 +53,10 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
     run.add_argument("--download", action="store_true", help="Emo-DB: download the corpus into --data-dir first")
     run.add_argument("--out", help="run folder (default runs/<dataset>-<model>-<preset>, numbered if it exists)")
     run.add_argument("--resume", action="store_true", help="continue the run in --out (default: the latest one)")
-    run.add_argument("--jobs", type=int, default=1,
-                     help="train this many folds at once, in as many processes sharing the run folder (default 1)")
-    run.add_argument("--only-folds", help="train only these fold indices (e.g. 0-4 or 1,3): share a run folder "
-                                          "between processes; the last one to finish writes the reports")
+    add_options(run, ParallelOptions)
+    run.add_argument("--only-folds", help="train only these fold indices (e.g. 0-4 or 1,3): processes given "
+                                          "disjoint ones share a run folder; the last one to finish writes the "
+                                          "reports")
     run.add_argument("--cache-dir", default=str(FEATURE_CACHE), help=f"feature cache folder (default {FEATURE_CACHE})")
     run.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
     return p
@@ -78,11 +77,9 @@ def main(argv=None, prog: str | None = None) -> int:
     try:
         recipe = chosen_recipe(args)
         cfg = experiment_config(recipe, Path(args.runs), overrides) if recipe else load_config(args.config, overrides)
+        parallel = ParallelOptions.from_args(args)
     except (ValueError, FileNotFoundError, TypeError) as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
-    if args.jobs < 1:
-        print("error: --jobs must be at least 1", file=sys.stderr)
         return 2
     changed = recipe is not None and not is_recipe_run(recipe, cfg, Path(args.runs))
     if args.out:
@@ -101,23 +98,13 @@ def main(argv=None, prog: str | None = None) -> int:
             return 2
     print(f"run folder: {out}")
     from bcrnn.experiment import run_experiment  # heavy
-    from bcrnn.run_folder import RunFolder, RunFolderError
-    from bcrnn.teacher import check_teacher_run
-
-    if args.jobs > 1:
-        try:  # the children always resume (to share the folder): whether this call may, is checked here
-            check_teacher_run(cfg)
-            RunFolder(out).prepare(cfg, args.resume)
-        except (RunFolderError, ValueError) as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-        return run_jobs(argv if argv is not None else sys.argv[1:], args.jobs, cfg.threads, out)
     from bcrnn.export import ExportCheckError
+    from bcrnn.run_folder import RunFolderError
 
     try:
         run_experiment(cfg, out, resume=args.resume, download=args.download, cache_dir=Path(args.cache_dir),
-                       progress=not args.no_progress, only_folds=args.only_folds)
-    except (CorpusError, RunFolderError, ValueError) as err:
+                       progress=not args.no_progress, only_folds=args.only_folds, parallel=parallel)
+    except (CorpusError, RunFolderError, ValueError, ConnectionError) as err:  # ConnectionError: no Ray cluster
         print(f"error: {err}", file=sys.stderr)
         return 2
     except ExportCheckError as err:
@@ -179,25 +166,3 @@ def missing_teacher(recipe: Recipe, cfg: ExperimentConfig, args) -> str | None:
             f"order with `bcrnn reproduce {recipe.ref}{data}{runs}{protocol}` (it resumes either where it "
             f"stopped); or name another finished run with --teacher RUN")
 
-
-def run_jobs(argv: list[str], jobs: int, threads: int, out: Path) -> int:
-    """`jobs` copies of this command on the same run folder (--resume lets them share it; each claims the folds it
-    trains, see bcrnn.experiment.run_experiment), torch threads split between them, progress bars off (their
-    logs interleave); whichever finishes last with every fold done writes the reports."""
-    child = [a for i, a in enumerate(argv) if a != "--jobs" and not a.startswith("--jobs=")
-             and not (i > 0 and argv[i - 1] == "--jobs")]
-    per_job = max(1, (threads or os.cpu_count() or 1) // jobs)
-    child += ["--out", str(out), "--resume", "--threads", str(per_job), "--no-progress"]
-    print(f"{jobs} processes, {per_job} torch thread(s) each")
-    # the children import this package as this process did, also from a checkout that is not installed
-    package_root = str(Path(__file__).resolve().parents[1])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
-    procs = [subprocess.Popen([sys.executable, "-m", "bcrnn.cli", "train", *child], env=env) for _ in range(jobs)]
-    try:
-        codes = [p.wait() for p in procs]
-    except KeyboardInterrupt:
-        for p in procs:
-            p.wait()
-        print(f"\ninterrupted: continue with  bcrnn train --out {out} --resume", file=sys.stderr)
-        return 130
-    return max(codes)

@@ -15,7 +15,7 @@ from bcrnn.experiment import run_experiment
 from bcrnn.features import Normalizer
 from bcrnn.fold_data import segment_data
 from bcrnn.models import build_model
-from bcrnn.run_folder import FoldFolder, RunFolder, RunFolderError
+from bcrnn.run_folder import RunFolder, RunFolderError
 from bcrnn.training import TrainConfig, fit
 
 
@@ -224,70 +224,6 @@ def test_fold_selection_shares_a_run_folder(tmp_path):
     assert summary["n_runs"] == 2 and (out / "metrics.json").exists()
 
 
-_HOLD_LOCK = """
-import fcntl, sys, time
-f = open(sys.argv[1], "a+")
-fcntl.flock(f, fcntl.LOCK_EX)
-f.write("otherhost 4242"); f.flush()
-print("held", flush=True)
-time.sleep(60)
-"""
-
-
-def test_a_fold_claimed_by_a_live_process_is_skipped(tmp_path):
-    import subprocess
-    import sys
-
-    out, cfg = tmp_path / "run", _tiny_cfg(epochs=1)
-    fold_dir = out / "folds" / "seed0" / "fold00-test_s01-val_s02"
-    fold_dir.mkdir(parents=True)
-    holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(fold_dir / "running.lock")],
-                              stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
-        assert run_experiment(cfg, out, cache_dir=tmp_path / "c", progress=False, quiet=True) is None
-        assert not (fold_dir / "result.json").exists() and (out / "folds" / "seed0" / "fold01-test_s02-val_s03"
-                                                             / "result.json").exists()
-        assert "being trained by another process (otherhost 4242)" in (out / "train.log").read_text()
-    finally:
-        holder.kill()
-        holder.wait()
-    # the holder died, and with it its lock: the fold is trained
-    summary = run_experiment(cfg, out, resume=True, cache_dir=tmp_path / "c", progress=False, quiet=True)
-    assert summary["n_runs"] == 2
-
-
-def _claim_and_hold(fold_dir, barrier, results):
-    import time
-
-    barrier.wait()
-    lock = FoldFolder(fold_dir).claim()
-    results.put(lock is not None)
-    time.sleep(0.5)
-    if lock is not None:
-        lock.close()
-
-
-def test_concurrent_claims_of_one_fold_give_it_to_one_process(tmp_path):
-    """Eight processes released at the same instant claim one fold: exactly one gets it (this once failed)."""
-    import multiprocessing
-
-    ctx = multiprocessing.get_context("fork")
-    for attempt in range(5):
-        fold_dir = tmp_path / f"fold{attempt}"
-        barrier, results = ctx.Barrier(8), ctx.Queue()
-        procs = [ctx.Process(target=_claim_and_hold, args=(fold_dir, barrier, results)) for _ in range(8)]
-        for proc in procs:
-            proc.start()
-        wins = sum(results.get(timeout=30) for _ in procs)
-        for proc in procs:
-            proc.join()
-        assert wins == 1
-        lock = FoldFolder(fold_dir).claim()  # every holder has exited: free again
-        assert lock is not None
-        lock.close()
-
-
 def test_distillation_from_a_teacher_run(tmp_path):
     """--teacher RUN --distill-weight w: each fold's student learns from the teacher run's model of the same fold
     (same speakers, same normalization, checked); the loss term is the T^2-scaled KL of the soft targets."""
@@ -331,30 +267,6 @@ def test_distillation_from_a_teacher_run(tmp_path):
     x, y = torch.randn(4, 7), torch.randn(4, 7)
     assert float(distillation_loss(x, x, 2.0)) == pytest.approx(0.0, abs=1e-6)
     assert float(distillation_loss(x, y, 3.0)) > 0
-
-
-def test_jobs_share_the_folds_of_one_run(tmp_path):
-    """train.py --jobs 2: two processes on one run folder, each fold trained once, the reports written once all
-    are done; a bad --jobs is refused, and so is an existing run without --resume (as without --jobs)."""
-    import subprocess
-    import sys
-
-    from conftest import ROOT
-
-    cmd = [sys.executable, str(ROOT / "training" / "train.py"), "--preset", "tiny", "--folds", "2", "--epochs", "1",
-           "--batch-size", "16", "--threads", "2", "--cache-dir", str(tmp_path / "cache"),
-           "--out", str(tmp_path / "run")]
-    done = subprocess.run(cmd + ["--jobs", "2"], capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "2 processes, 1 torch thread(s) each" in done.stdout
-    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert metrics["n_runs"] == 2
-    log = (tmp_path / "run" / "train.log").read_text()
-    assert log.count(": train ") == 2  # each fold trained by exactly one of the processes
-    bad = subprocess.run(cmd[:-2] + ["--out", str(tmp_path / "bad"), "--jobs", "0"], capture_output=True, text=True)
-    assert bad.returncode == 2 and "--jobs must be at least 1" in bad.stderr
-    again = subprocess.run(cmd + ["--jobs", "2"], capture_output=True, text=True)  # the run exists, no --resume
-    assert again.returncode == 2 and "pass --resume" in again.stderr
 
 
 class _CountingTeacher(torch.nn.Module):
