@@ -123,9 +123,10 @@ pnr: $(STAMP) $(ECP5_CYCLES)/top_sim.json
 board: $(STAMP) $(ECP5_CYCLES)/top_sim.json
 	$(PNR) ulx3s
 
-# the placed netlist of bcrnn_top simulated gate by gate on 4 real segments of the run's test speaker
+# the placed netlist of bcrnn_top (folding ECP5_FOLDING) simulated gate by gate on 4 real segments of the run's test
+# speaker; PLACED=build/pnr/bcrnn_top simulates the design make pnr placed instead of placing it again
 gate-level: $(STAMP)
-	$(BIN)/python sim/gate_level.py $(RUN) --segments 4 --freq $(FREQ)
+	$(BIN)/python sim/gate_level.py $(RUN) --segments 4 --freq $(FREQ) --folding $(ECP5_FOLDING) $(if $(PLACED),--placed $(PLACED))
 
 clean:
 	rm -rf build runs/cache

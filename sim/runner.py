@@ -21,6 +21,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -65,17 +66,19 @@ def prepare_simulator(sim: str) -> None:
 
 def run_bench(sim: str, toplevel: str, sources, test_module: str, parameters: dict | None = None,
               build_dir: str | Path = "build/sim", data: dict | None = None, testcase=None,
-              extra_env: dict | None = None, includes=()) -> dict:
-    """Build (`build_dir/<sim>/<toplevel>-<hash of sources and parameters>`, reused when neither changed) and run;
-    returns what the bench wrote to BENCH_OUT (JSON), plus the number of cocotb tests that passed."""
+              extra_env: dict | None = None, includes=(), build_args=()) -> dict:
+    """Build (`build_dir/<sim>/<toplevel>-<hash of sources, parameters and build_args>`, reused when none changed)
+    and run; returns what the bench wrote to BENCH_OUT (JSON), plus the number of cocotb tests that passed and the
+    seconds the build and the run took (`build_seconds`, `run_seconds`). `build_args`: simulator flags after the
+    defaults (e.g. Verilator's --output-split-cfuncs)."""
     from cocotb_tools.runner import get_runner
 
     prepare_simulator(sim)
     parameters = {k: (f'"{v}"' if isinstance(v, str) and not v.startswith('"') else v)
                   for k, v in (parameters or {}).items()}  # simulators take string parameters quoted
     # cocotb's runner rebuilds when a source changes, not when a parameter does: one build per parameter set
-    tag = hashlib.sha256(json.dumps([toplevel, sorted(map(str, sources)), sorted(parameters.items())],
-                                    default=str).encode()).hexdigest()[:10]
+    key = [toplevel, sorted(map(str, sources)), sorted(parameters.items())] + ([list(build_args)] if build_args else [])
+    tag = hashlib.sha256(json.dumps(key, default=str).encode()).hexdigest()[:10]
     build_dir = Path(build_dir).resolve() / sim / f"{toplevel}-{tag}"
     build_dir.mkdir(parents=True, exist_ok=True)
     if str(ROOT) not in sys.path:  # cocotb's runner hands sys.path to the simulator: the benches import sim.*
@@ -87,13 +90,14 @@ def run_bench(sim: str, toplevel: str, sources, test_module: str, parameters: di
     env.update(extra_env or {})
     Path(env["BENCH_OUT"]).unlink(missing_ok=True)
     runner = get_runner(sim)
-    build_args = ["-Wno-WIDTH", "-Wno-fatal", "--x-assign", "0", "--x-initial", "0"] if sim == "verilator" \
-        else ["-g2012"]
-    build_args += os.environ.get("BCRNN_EXTRA_BUILD_ARGS", "").split()
+    flags = ["-Wno-WIDTH", "-Wno-fatal", "--x-assign", "0", "--x-initial", "0"] if sim == "verilator" else ["-g2012"]
+    flags += [*build_args, *os.environ.get("BCRNN_EXTRA_BUILD_ARGS", "").split()]
+    started = time.monotonic()
     runner.build(sources=[str(s) for s in sources], hdl_toplevel=toplevel, parameters=parameters,
                  includes=[str(i) for i in includes],
-                 build_args=build_args, build_dir=build_dir, always=False, timescale=("1ns", "1ps"),
+                 build_args=flags, build_dir=build_dir, always=False, timescale=("1ns", "1ps"),
                  log_file=build_dir / "build.log")
+    built = time.monotonic()
     results = build_dir / "results.xml"
     exit_code = 0
     try:
@@ -112,7 +116,8 @@ def run_bench(sim: str, toplevel: str, sources, test_module: str, parameters: di
         raise BenchFailed(f"{sim} {toplevel}: {len(failures)} failed ({', '.join(failures)}), {passed} passed\n"
                           f"{_tail(build_dir / 'sim.log')}")
     out = json.loads(Path(env["BENCH_OUT"]).read_text()) if Path(env["BENCH_OUT"]).exists() else {}
-    return out | {"tests_passed": passed}
+    return out | {"tests_passed": passed, "build_seconds": round(built - started, 1),
+                  "run_seconds": round(time.monotonic() - built, 1)}
 
 
 def _tail(path: Path, chars: int = 4000) -> str:
