@@ -256,6 +256,7 @@ def test_two_conv_model_converts_and_matches(finn_env, emodb_segments, tmp_path)
     assert np.all([v > 0 for v in report.values.values()])
 
 
+@pytest.mark.slow
 def test_build_script_end_to_end(hw_run, tmp_path):
     """`python finn_build/build.py RUN`: both targets, verification on the run's test speaker (HW graph and the
     LSTM's HLS C simulation with each target's folding), the report."""
@@ -277,6 +278,7 @@ def test_build_script_end_to_end(hw_run, tmp_path):
     assert "NOT installed" in proc.stdout  # without Vivado the script says so
 
 
+@pytest.mark.slow
 def test_build_script_places_an_ensemble_on_one_device(hw_run, tmp_path):
     """`python finn_build/build.py RUN_A RUN_B`: each member built and verified in its own folder, then the two
     dataflows side by side against the ZU3EG (they fit), with the check that one input stream feeds both."""

@@ -59,6 +59,7 @@ def _same_fold(a: Path, b: Path) -> None:
         assert (a / "model.packed.npz").read_bytes() == (b / "model.packed.npz").read_bytes()
 
 
+@pytest.mark.slow
 def test_jobs_2_on_ray_trains_what_jobs_1_trains(tmp_path):
     """The same tiny run of 2 folds, once in one process (which never imports Ray) and once as two Ray tasks on a
     local Ray of 2 CPUs started by the command: the same files and, fold by fold, the same results."""
@@ -110,6 +111,7 @@ def _start_head(temp_dir: Path, env: dict) -> tuple[subprocess.Popen, str]:
     return head, f"127.0.0.1:{port}"
 
 
+@pytest.mark.slow
 def test_a_killed_sweep_resumes_on_a_cluster_training_only_the_missing_fold(tmp_path):
     """A run folder with one finished fold (the sweep was killed before the other finished): --resume --jobs 2
     on a running head node (--ray-address) trains only the other fold, then writes the reports."""
@@ -139,6 +141,7 @@ def test_a_killed_sweep_resumes_on_a_cluster_training_only_the_missing_fold(tmp_
     assert json.loads((out / "metrics.json").read_text())["n_runs"] == 2
 
 
+@pytest.mark.slow
 def test_a_task_on_another_node_sends_its_fold_folder_back(tmp_path):
     """Where the run folder is out of reach (another node), a task trains from the files it was given (the
     teacher run's, here) in a scratch folder and returns the fold folder; merged, it is the fold trained in place."""

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -140,6 +141,7 @@ def _pm(figures: dict) -> tuple[str, str]:
             f"{100 * figures['wa_mean']:.1f} +- {100 * figures['wa_std']:.1f}")
 
 
+@pytest.mark.slow
 def test_reproduce_the_emodb_table_in_order_then_resume(tmp_path, emodb_dir, capsys):
     recipes = _tiny_recipes(tmp_path / "recipes")
     args = [str(recipes / "emodb.yaml"), "--data-dir", str(emodb_dir), "--folds", "1", "--epochs", "1",

@@ -28,6 +28,7 @@ SHARED_BUILD = ROOT / "build" / "test_rtl_bcrnn_top"  # the Verilator build of t
 INT8_CONV = {"first_conv_weight_bits": 8}  # 8-bit first-conv weight codes (mvu_int8 with WB = 8)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sim, preset, folding, segments, overrides", [
     ("verilator", "small", "zu3eg", 2, None),       # the real architecture at the ZU3EG folding
     ("icarus", "tiny", "tiny", 2, None),            # Icarus takes ~1 min per small-preset segment: tiny sizes in CI

@@ -40,6 +40,7 @@ def test_uart_bit_time_is_checked():
                                                     "CLKS_PER_BIT": 33}
 
 
+@pytest.mark.slow
 @pytest.mark.sim
 def test_board_answers_real_segments_over_uart(emodb_segments, tmp_path):
     from bcrnn.packing import pack_model

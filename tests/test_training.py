@@ -224,6 +224,7 @@ def test_fold_selection_shares_a_run_folder(tmp_path):
     assert summary["n_runs"] == 2 and (out / "metrics.json").exists()
 
 
+@pytest.mark.slow
 def test_distillation_from_a_teacher_run(tmp_path):
     """--teacher RUN --distill-weight w: each fold's student learns from the teacher run's model of the same fold
     (same speakers, same normalization, checked); the loss term is the T^2-scaled KL of the soft targets."""
