@@ -52,33 +52,27 @@ def check_golden(model, golden) -> int:
     return compared
 
 
-def model_card(run, metrics: dict, speaker: str, fold: dict, val_uar: float) -> str:
+def model_card(run, classes: list[str], metrics: dict, fold: dict) -> str:
     """The card: what was trained on what, how it was scored, and how to use it."""
     exp = run.experiment
     return f"""# emodb_bcrnn: the shipped Emo-DB BCRNN
 
 A binarized CRNN (preset `{exp.get('preset')}`: 1-bit conv, dense, BiLSTM and FC weights and activations, int8
-features in) that tells 7 emotions of Emo-DB (German acted speech): {', '.join(run_classes(run))}.
+features in) that tells 7 emotions of Emo-DB (German acted speech): {', '.join(classes)}.
 
 | | |
 |---|---|
-| trained on | Emo-DB speakers {', '.join(str(s) for s in fold['train'])} (validation speaker {fold['validation']}, test speaker {fold['test']}) |
+| trained on | Emo-DB speakers {', '.join(fold['train_speakers'])} (validation speaker {fold['validation_speaker']}, test speaker {fold['test_speaker']}) |
 | normalization | `{exp.get('normalization', 'global')}` ({normalization_text(exp.get('normalization', 'global'))}) |
 | recipe | `bcrnn train {' '.join(recipe_flags(exp))}`, first fold |
-| test UAR (speaker {speaker}, integer reference) | {100 * metrics.get('uar_mean', float('nan')):.1f} % |
-| validation UAR (speaker {fold['validation']}) | {100 * val_uar:.1f} % |
+| test UAR (speaker {fold['test_speaker']}, integer reference) | {100 * metrics.get('uar_mean', float('nan')):.1f} % |
+| validation UAR (speaker {fold['validation_speaker']}) | {100 * fold['val_uar']:.1f} % |
 | size | {run.packed.stat().st_size / 1e3:.0f} KB packed (numpy only) |
 
 One speaker's UAR says little on its own: Emo-DB's speakers differ by tens of points. The README's results table
-gives the project's recipes over all 10 speaker folds. Golden vectors (`emodb_bcrnn.golden.npz`): real segments of speaker {speaker}, every layer
+gives the project's recipes over all 10 speaker folds. Golden vectors (`emodb_bcrnn.golden.npz`): real segments of speaker {fold['test_speaker']}, every layer
 boundary of the integer reference; `python -m bcrnn.shipped_model --check` recomputes them.
 """
-
-
-def run_classes(run) -> list[str]:
-    from bcrnn.reference.model import ReferenceBCRNN
-
-    return ReferenceBCRNN.load(run.packed).classes
 
 
 def normalization_text(mode: str) -> str:
@@ -102,7 +96,6 @@ def ship(run_dir: Path, segments: int, out_dir: Path = PRETRAINED, data_dir=None
     from bcrnn.run_folder import RunFolder
 
     run = RunFolder.open(Path(run_dir).resolve())
-    _, ckpt = run.load_model()
     x, speaker, _ = run.test_segments(max(segments, 1), data_dir)
     model = ReferenceBCRNN.load(run.packed)
     golden = golden_vectors(model, np.stack([quantize_features(s) for s in x[:segments]]))
@@ -110,8 +103,8 @@ def ship(run_dir: Path, segments: int, out_dir: Path = PRETRAINED, data_dir=None
     shutil.copyfile(run.packed, out_dir / MODEL.name)
     np.savez_compressed(out_dir / GOLDEN.name, **golden)
     metrics = json.loads(run.metrics_file.read_text()) if run.metrics_file.is_file() else {}
-    result = json.loads(run.finished_folds()[0].result.read_text())
-    (out_dir / CARD.name).write_text(model_card(run, metrics, speaker, ckpt["fold"], result["val_uar"]))
+    fold = run.finished_folds()[0].read_result()  # speakers and validation UAR of the fold whose model ships
+    (out_dir / CARD.name).write_text(model_card(run, model.classes, metrics, fold))
     return {"segments": len(golden["codes"]), "speaker": speaker, "values": check_golden(model, golden)}
 
 
