@@ -1,7 +1,7 @@
 """hw/rtl/time_sum.sv (the pool over time) equals bcrnn.reference bit for bit on Icarus and Verilator: random
 sequences, all-ones and all-zeros (the sums saturate at +-T), random stalls on both sides, a reset mid-stream, and
 the LSTM output of a small-preset model on real Emo-DB segments (N = 128, T = 150). Cycles: T per sequence back
-to back, the sums 1 cycle after the last beat."""
+to back, the sums 2 cycles after the last beat."""
 
 import numpy as np
 import pytest
@@ -34,7 +34,7 @@ def _check(sim, bits, params, stall=(0.3, 0.3), seed=0):
     intervals, latencies = vector_timing(out, t)
     per_sequence, latency = time_sum_cycles(t)
     assert intervals == {per_sequence} and latencies == {latency}, (intervals, latencies)
-    print(f"{sim} T={t}: {per_sequence} cycles per sequence, output {latency} cycle after the last beat")
+    print(f"{sim} T={t}: {per_sequence} cycles per sequence, output {latency} cycles after the last beat")
     return sums
 
 

@@ -115,9 +115,9 @@ def write_output_files(packed: dict, out_dir: str | Path, pe: int = 1, mult_widt
 
 
 def time_sum_cycles(steps: int) -> tuple[int, int]:
-    """time_sum back to back: (cycles per sequence, cycles from its last input beat to its output beat) = (T, 1)
-    for T >= 2."""
-    return steps, 1
+    """time_sum back to back: (cycles per sequence, cycles from its last input beat to its output beat) = (T, 2)
+    for T >= 2 (the beat is registered, then summed into the output register)."""
+    return steps, 2
 
 
 def int_mvu_cycles(n: int, mh: int, pe: int, simd: int) -> tuple[int, int]:

@@ -7,6 +7,7 @@ writes the ROM files of every block (bcrnn.rtl.*_files) and `bcrnn_top.sv`, whic
     int8 pixels -> frontend_chain (conv_window -> mvu_int8 -> maxpool_bits -> xnor_mvu: dense frames)
                 -> binary_lstm -> time_sum -> int_mvu (FC) -> output_argmax -> label + logits
 
+with a register slice (axis_skid) at both ports and between the blocks (but between time_sum and the FC), and
 with every block's parameters (sizes, folding, ROM paths) written into the instances, so the module has only the
 stream ports: s_* takes one pixel (C int8 codes, time-major, then frequency) per beat, 300 x 40 beats per 3-s
 segment; m_* gives one beat per segment: the label in the low bits, then the logits (see output_argmax.sv).
@@ -123,6 +124,9 @@ def generate(packed, folding: Folding, out_dir, path_base=None) -> dict:
     label_bits = label_width(out["C"])
     out_bits = label_bits + out["C"] * out["LW"]
     wires = [("frames", dense), ("lstm", h2), ("sums", h2 * tsum["SW"]), ("fc", fc["MH"])]
+    # a register slice (axis_skid) on the streams between blocks and at the ports: no handshake or data path
+    # crosses two blocks in one cycle; not on `sums` (time_sum's output is registered, its ready reads registers)
+    sliced = [("pixels", c * 8), ("frames_r", dense), ("lstm_r", h2), ("fc_r", fc["MH"]), ("out", out_bits)]
     body = [f"module bcrnn_top (\n    input  logic clk,\n    input  logic rst_n,\n"
             f"    input  logic [{c * 8 - 1}:0] s_tdata,    // one pixel: {c} int8 feature codes\n"
             f"    input  logic s_tvalid,\n    output logic s_tready,\n"
@@ -137,14 +141,20 @@ def generate(packed, folding: Folding, out_dir, path_base=None) -> dict:
     for name, width in wires:
         body.append(f"    (* keep *) logic [{width - 1}:0] {name}_tdata;\n"
                     f"    (* keep *) logic {name}_tvalid, {name}_tready;\n")
-    fe_ports = _stream("fe", "s", "frames") | {"pool_tdata": "pool_tdata", "pool_tvalid": "pool_tvalid",
-                                               "pool_tready": "pool_tready"}
+    for name, width in sliced:
+        body.append(f"    logic [{width - 1}:0] {name}_tdata;\n    logic {name}_tvalid, {name}_tready;\n")
+    fe_ports = _stream("fe", "pixels", "frames") | {"pool_tdata": "pool_tdata", "pool_tvalid": "pool_tvalid",
+                                                    "pool_tready": "pool_tready"}
     base = Path(path_base).resolve() if path_base is not None else None
+    for name, s, m, width in [("in", "s", "pixels", c * 8), ("frames", "frames", "frames_r", dense),
+                              ("lstm", "lstm", "lstm_r", h2), ("fc", "fc", "fc_r", fc["MH"]),
+                              ("out", "out", "m", out_bits)]:
+        body.append(_instance("axis_skid", f"u_{name}_slice", {"W": width}, _stream(name, s, m)))
     body.append(_instance("frontend_chain", "u_front", fe, fe_ports, base))
-    body.append(_instance("binary_lstm", "u_lstm", lstm, _stream("lstm", "frames", "lstm"), base))
-    body.append(_instance("time_sum", "u_sum", tsum, _stream("sum", "lstm", "sums"), base))
+    body.append(_instance("binary_lstm", "u_lstm", lstm, _stream("lstm", "frames_r", "lstm"), base))
+    body.append(_instance("time_sum", "u_sum", tsum, _stream("sum", "lstm_r", "sums"), base))
     body.append(_instance("int_mvu", "u_fc", fc, _stream("fc", "sums", "fc"), base))
-    body.append(_instance("output_argmax", "u_out", out, _stream("out", "fc", "m"), base))
+    body.append(_instance("output_argmax", "u_out", out, _stream("out", "fc_r", "out"), base))
     body.append("endmodule\n")
     top = write_if_changed(out_dir / "bcrnn_top.sv", "\n".join(body))
     description = {"top": str(top), "sources": [str(s) for s in sources()] + [str(top)], "folding": asdict(folding),

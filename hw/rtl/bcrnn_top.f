@@ -1,5 +1,6 @@
 # The sources of the generated bcrnn_top (besides bcrnn_top.sv itself), in compile order; paths relative to this
 # file. Read by bcrnn.rtl.top (simulation) and by the Yosys and nextpnr flows (hw/synth, hw/impl).
+axis_skid.sv
 conv_window.sv
 mvu_control.sv
 mvu_int8.sv

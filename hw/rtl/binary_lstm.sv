@@ -688,16 +688,16 @@ module binary_lstm #(
 
     // ------------------------------------------------------------------------------------------- output
     // A frame is read when the output FIFO has room for it and for every read still on its way (credits); the
-    // data passes the RAM's register and three plain registers (o1 .. o3) into the FIFO, whose head is m_tdata.
-    // Only the FIFO's registers depend on m_tready.
+    // data passes the RAM's register and three plain registers (o1 .. o3) into the FIFO, a ring whose entry at
+    // the read pointer is m_tdata. Only the FIFO's count and read pointer depend on m_tready (no data moves).
     localparam integer OD = 6;                          // FIFO entries: 4 reads on their way + 2, a beat per cycle
     (* no_rw_check *) logic [H-1:0] fwd_ram [0:2*T-1];
     (* no_rw_check *) logic [H-1:0] bwd_ram [0:2*T-1];
     logic [H-1:0] oq_f, oq_b;
     logic [2*H-1:0] o1, o2, o3;
     logic oq_valid, o1_valid, o2_valid, o3_valid;
-    logic [OD*2*H-1:0] ofifo;                           // entry 0 = the head
-    logic [2:0] ocount;
+    logic [2*H-1:0] ofifo [0:OD-1];                    // a ring: written at owr, read (m_tdata) at ord
+    logic [2:0] ocount, owr, ord;
     wire [2:0] opending = ocount + oq_valid + o1_valid + o2_valid + o3_valid;
     wire rd_have = out_ready != 2'd0;
     wire rd_go = rd_have && opending < OD;
@@ -739,9 +739,7 @@ module binary_lstm #(
         o1 <= {oq_b, oq_f};
         o2 <= o1;
         o3 <= o2;
-        for (int i = 0; i < OD; i++)
-            if (o3_valid && i == ocount - opop) ofifo[i*2*H +: 2*H] <= o3;
-            else if (opop && i < OD - 1) ofifo[i*2*H +: 2*H] <= ofifo[(i+1)*2*H +: 2*H];
+        if (o3_valid) ofifo[owr] <= o3;
     end
     always_ff @(posedge clk) begin
         if (!rst_n) begin
@@ -750,6 +748,8 @@ module binary_lstm #(
             o2_valid <= 1'b0;
             o3_valid <= 1'b0;
             ocount <= '0;
+            owr <= '0;
+            ord <= '0;
             rd_t <= '0;
             rd_last <= T == 1;
             rd_addr <= '0;
@@ -759,6 +759,8 @@ module binary_lstm #(
             o2_valid <= o1_valid;
             o3_valid <= o2_valid;
             ocount <= ocount + o3_valid - opop;
+            if (o3_valid) owr <= owr == 3'(OD - 1) ? '0 : owr + 1'b1;
+            if (opop) ord <= ord == 3'(OD - 1) ? '0 : ord + 1'b1;
             if (rd_go) begin
                 rd_t <= rd_last ? '0 : rd_t + 1'b1;
                 rd_last <= rd_last ? T == 1 : rd_t == T - 2;
@@ -766,7 +768,7 @@ module binary_lstm #(
             end
         end
     end
-    assign m_tdata = ofifo[2*H-1:0];
+    assign m_tdata = ofifo[ord];
     assign m_tvalid = ocount != '0;
 
 endmodule

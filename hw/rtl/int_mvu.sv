@@ -89,7 +89,10 @@ module int_mvu #(
     logic [NFW-1:0]  nf;
     logic [SFW-1:0]  sf;
     logic [ADW-1:0]  addr;
-    logic            adv;       // the pipeline moves (all its registers share this enable)
+    logic            adv;       // the pipeline moves (all its registers share this enable): a register
+    logic [PE-1:0]   adv_lane;  // copies of adv for the adder tree of each PE lane (thousands of flip-flops)
+    localparam int XB  = (N + 15) / 16;              // groups of 16 inputs in xbuf, each loaded by its own copy
+    logic [XB-1:0]   run_copy;  // copies of run, for the load enables of xbuf's groups
 
     assign s_tready = !run;
 
@@ -108,8 +111,34 @@ module int_mvu #(
     assign last_a  = tag[(NS-1)*TG + 1];
     assign end_a   = tag[(NS-1)*TG + 2];
 
-    // a finished vector may only leave the accumulator stage into an empty output register
-    assign adv = !(v[NS] && end_a && m_tvalid);
+    // a finished vector may only leave the accumulator stage into an empty output register:
+    // adv = !(v[NS] && end_a && m_tvalid), computed a cycle ahead from the next values of those registers, so that
+    // it and its copies are registers
+    wire adv_next = !((adv ? v[NS-1] : v[NS]) && (adv ? tag[(NS-2)*TG + 2] : end_a)
+                      && ((adv && v[NS] && end_a) || (m_tvalid && !m_tready)));
+    wire run_next = run ? !(adv && last_fold) : s_tvalid;
+    always_ff @(posedge clk) begin
+        if (!rst_n) adv <= 1'b1;
+        else        adv <= adv_next;
+    end
+    // kept apart: synthesis would merge the identical copies back into one net
+    for (genvar p = 0; p < PE; p++) begin : g_adv
+        (* keep *) always_ff @(posedge clk) begin
+            if (!rst_n) adv_lane[p] <= 1'b1;
+            else        adv_lane[p] <= adv_next;
+        end
+    end
+    for (genvar g = 0; g < XB; g++) begin : g_run
+        (* keep *) always_ff @(posedge clk) begin
+            if (!rst_n) run_copy[g] <= 1'b0;
+            else        run_copy[g] <= run_next;
+        end
+        localparam int LO = g * 16 * IW;
+        localparam int HI = (g * 16 + 16 < N ? g * 16 + 16 : N) * IW;
+        always_ff @(posedge clk) begin
+            if (s_tvalid && !run_copy[g]) xbuf[HI-1:LO] <= s_tdata[HI-1:LO];
+        end
+    end
 
     // stage 1: ROM address and the input slices sf mod 4 of each group of 4 (xbuf is free for the next vector once
     // the last fold issued; two 4-way selections instead of one SF-way); stage 2: weight word and input slice
@@ -138,7 +167,7 @@ module int_mvu #(
             run <= 1'b0; nf <= '0; sf <= '0; addr <= '0;
             v <= '0; m_tvalid <= 1'b0;
         end else begin
-            if (s_tvalid && !run) run <= 1'b1;
+            run <= run_next;
             if (adv) begin
                 v <= {v[NS-1:1], run};
                 if (run) begin
@@ -162,7 +191,6 @@ module int_mvu #(
 
     // datapath registers without reset
     always_ff @(posedge clk) begin
-        if (s_tvalid && s_tready) xbuf <= s_tdata;
         if (adv) begin
             tag   <= {tag[(NS-1)*TG-1:0], tag_in};
             addr1 <= addr;
@@ -186,9 +214,10 @@ module int_mvu #(
         return {(a[1] & b[1]) | (c & (a[1] ^ b[1])), a[1] ^ b[1] ^ c, a[0] ^ b[0]};
     endfunction
 
-    // the adder tree: level 0 (the terms, from stage 2) is computed here, levels 1 .. LV are registers
+    // the adder tree: level 0 (the terms, from stage 2) is computed here, levels 1 .. LV are registers (lane p's
+    // move with adv_lane[p], a copy of adv)
     always_ff @(posedge clk) begin
-        if (adv) begin
+        begin
             logic [(LV+1)*LVW-1:0] src;
             logic [WZ-1:0]         wz;       // 1 for a -1 weight, zero-padded to whole groups
             logic [PW-1:0]         a, b;
@@ -210,7 +239,7 @@ module int_mvu #(
                                 b = src[(l-1)*LVW + (p*E + 2*i + 1)*PW +: PW];
                             else
                                 b = '0;
-                            tree[(l-1)*LVW + (p*E + i)*PW +: PW] <= a + b;
+                            if (adv_lane[p]) tree[(l-1)*LVW + (p*E + i)*PW +: PW] <= a + b;
                         end
                     end
                 end
