@@ -23,7 +23,8 @@ def test_the_shipped_recipes_are_the_reported_models():
     from bcrnn.config import load_config
     from bcrnn.recipes import default_recipe, ensemble_file, experiment_config, load_recipe, recipe_names, run_folder
 
-    assert recipe_names() == ["emodb", "emodb-bcrnn", "emodb-bcrnn-pair", "emodb-crnn", "emodb-plain"]
+    assert recipe_names() == ["emodb", "emodb-bcrnn", "emodb-bcrnn-global", "emodb-bcrnn-pair", "emodb-crnn",
+                              "emodb-crnn-global", "emodb-plain"]
     table = load_recipe("emodb")
     assert table.kind == "table" and [r.name for r in table.rows] == ["emodb-crnn", "emodb-bcrnn-pair"]
     pair = table.rows[1]
@@ -48,6 +49,16 @@ def test_the_shipped_recipes_are_the_reported_models():
         assert experiment_config(load_recipe(name), root, {"teacher": "runs/t" if name == "emodb-bcrnn" else None}) \
             == from_config, name
     assert yaml.safe_load((configs / "emodb_bcrnn_fast_sbn.yaml").read_text())["teacher"] == "runs/s-crnn-spk-avg"
+    # the no-enrolment recipes: their enrolled twins with training-set statistics and no speaker batch norm
+    for name, teacher in (("emodb-crnn", None), ("emodb-bcrnn", "emodb-crnn-global")):
+        enrolled = experiment_config(load_recipe(name), root)
+        alone = experiment_config(load_recipe(f"{name}-global"), root)
+        assert enrolled.normalization == "speaker" and alone.normalization == "global"
+        assert not alone.train.speaker_batch_norm
+        assert alone.teacher == (str(root / f"{teacher}-s0") if teacher else None)
+        enrolled.normalization, enrolled.teacher = alone.normalization, alone.teacher
+        enrolled.train.speaker_batch_norm = alone.train.speaker_batch_norm
+        assert enrolled == alone, name
 
 
 def test_train_picks_a_recipe_and_says_at_once_what_its_missing_teacher_needs(tmp_path, monkeypatch, capsys,
