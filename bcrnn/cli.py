@@ -21,6 +21,8 @@ COMMANDS = {
     "export": ("bcrnn.run_export", "export a run's model to QONNX and check it against the integer reference"),
     "export-c": ("bcrnn.c_engine.export", "the packed model as a dependency-free C99 engine, bit-exact with the "
                                           "integer reference"),
+    "c-emulate": ("bcrnn.c_engine.cross", "the C engine cross-built for AArch64 and Cortex-M4/M7, run under QEMU "
+                                          "against the integer reference; Cortex-M flash and RAM"),
     "verify": ("bcrnn.verify", "integer reference vs the deployed Brevitas model, layer by layer; then the QONNX "
                                "export"),
     "predict": ("bcrnn.predict", "emotion of wav files, with the packed integer model (numpy only)"),

@@ -100,7 +100,8 @@ def test_bcrnn_help_lists_every_subcommand():
     from bcrnn.cli import COMMANDS
 
     assert list(COMMANDS) == ["train", "reproduce", "ensemble", "summarize", "repetitions", "export", "export-c",
-                              "verify", "predict", "enrol", "finn", "rtl-sim", "synth", "pnr", "gate-level", "board"]
+                              "c-emulate", "verify", "predict", "enrol", "finn", "rtl-sim", "synth", "pnr",
+                              "gate-level", "board"]
     for name, (_, description) in COMMANDS.items():
         assert re.search(rf"^\s+{name}\s+{re.escape(description)}$", r.stdout, re.M), name
     r = subprocess.run([sys.executable, "-m", "bcrnn.cli", "trian"], capture_output=True, text=True, timeout=120)
@@ -117,7 +118,8 @@ ALIASES = {"train": "training/train.py", "ensemble": "training/ensemble.py", "su
            "gate-level": "sim/gate_level.py", "synth": "hw/synth/synth.py"}
 
 
-@pytest.mark.parametrize("command", ["export", "export-c", "verify", "predict", "enrol", "pnr", "board", *ALIASES])
+@pytest.mark.parametrize("command", ["export", "export-c", "c-emulate", "verify", "predict", "enrol", "pnr", "board",
+                                     *ALIASES])
 def test_every_subcommand_parses_its_own_options(command, capsys, monkeypatch):
     """`bcrnn COMMAND --help` is the command's module's own parser; an old script is an alias printing the same."""
     from bcrnn.cli import main

@@ -26,12 +26,22 @@
 #elif defined(__AVX2__)
 #define BCRNN_USE_AVX2 1
 #define BCRNN_KERNEL_NAME "avx2"
+#elif defined(__ARM_NEON)
+#define BCRNN_USE_NEON 1
+#if defined(__ARM_FEATURE_DOTPROD)
+#define BCRNN_USE_SDOT 1
+#define BCRNN_KERNEL_NAME "neon-dotprod"
+#else
+#define BCRNN_KERNEL_NAME "neon"
+#endif
 #else
 #define BCRNN_KERNEL_NAME "portable"
 #endif
 
 #if defined(BCRNN_USE_AVX512) || defined(BCRNN_USE_AVX2)
 #include <immintrin.h>
+#elif defined(BCRNN_USE_NEON)
+#include <arm_neon.h>
 #endif
 
 /* floor(a / 2^k) for any sign (C99 leaves >> of negative values to the implementation) */
@@ -120,6 +130,50 @@ static void xor_popcount_rows(const uint64_t *x, const uint64_t *w, int32_t rows
         __m128i s = _mm_add_epi64(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
         int32_t count = (int32_t)(_mm_cvtsi128_si64(s) + _mm_extract_epi64(s, 1));
         for (int32_t k = 4 * full; k < words; k++) count += popcount64(x[k] ^ wr[k]);
+        out[r] = count;
+    }
+#elif defined(BCRNN_USE_NEON)
+    /* 128-bit XOR, byte popcounts (vcntq_u8), pairwise widening adds into 16-bit lanes (vpadalq_u8: at most 16 per
+     * step, so a lane takes 4096 steps) and then into 32-bit lanes; four rows share each load of x */
+    enum { STEPS = 4096 };
+    const int32_t pairs = words / 2;
+    int32_t r = 0;
+    for (; r + 4 <= rows; r += 4) {
+        const uint64_t *w0 = w + (size_t)r * words, *w1 = w0 + words, *w2 = w1 + words, *w3 = w2 + words;
+        uint32x4_t s0 = vdupq_n_u32(0), s1 = s0, s2 = s0, s3 = s0;
+        for (int32_t k0 = 0; k0 < pairs; k0 += STEPS) {
+            const int32_t k1 = pairs - k0 < STEPS ? pairs : k0 + STEPS;
+            uint16x8_t a0 = vdupq_n_u16(0), a1 = a0, a2 = a0, a3 = a0;
+            for (int32_t k = k0; k < k1; k++) {
+                const uint8x16_t v = vreinterpretq_u8_u64(vld1q_u64(x + 2 * k));
+                a0 = vpadalq_u8(a0, vcntq_u8(veorq_u8(v, vreinterpretq_u8_u64(vld1q_u64(w0 + 2 * k)))));
+                a1 = vpadalq_u8(a1, vcntq_u8(veorq_u8(v, vreinterpretq_u8_u64(vld1q_u64(w1 + 2 * k)))));
+                a2 = vpadalq_u8(a2, vcntq_u8(veorq_u8(v, vreinterpretq_u8_u64(vld1q_u64(w2 + 2 * k)))));
+                a3 = vpadalq_u8(a3, vcntq_u8(veorq_u8(v, vreinterpretq_u8_u64(vld1q_u64(w3 + 2 * k)))));
+            }
+            s0 = vpadalq_u16(s0, a0);
+            s1 = vpadalq_u16(s1, a1);
+            s2 = vpadalq_u16(s2, a2);
+            s3 = vpadalq_u16(s3, a3);
+        }
+        /* lane sums of the four rows: pairwise adds (vpadd, in A32 and A64) -> (row 0, row 1, row 2, row 3) */
+        const int32x2_t p0 = vreinterpret_s32_u32(vpadd_u32(vget_low_u32(s0), vget_high_u32(s0)));
+        const int32x2_t p1 = vreinterpret_s32_u32(vpadd_u32(vget_low_u32(s1), vget_high_u32(s1)));
+        const int32x2_t p2 = vreinterpret_s32_u32(vpadd_u32(vget_low_u32(s2), vget_high_u32(s2)));
+        const int32x2_t p3 = vreinterpret_s32_u32(vpadd_u32(vget_low_u32(s3), vget_high_u32(s3)));
+        int32x4_t sums = vcombine_s32(vpadd_s32(p0, p1), vpadd_s32(p2, p3));
+        if (words & 1) {
+            const uint64_t xl = x[words - 1];
+            const int32_t tail[4] = {popcount64(xl ^ w0[words - 1]), popcount64(xl ^ w1[words - 1]),
+                                     popcount64(xl ^ w2[words - 1]), popcount64(xl ^ w3[words - 1])};
+            sums = vaddq_s32(sums, vld1q_s32(tail));
+        }
+        vst1q_s32(out + r, sums);
+    }
+    for (; r < rows; r++) {
+        const uint64_t *wr = w + (size_t)r * words;
+        int32_t count = 0;
+        for (int32_t k = 0; k < words; k++) count += popcount64(x[k] ^ wr[k]);
         out[r] = count;
     }
 #else
@@ -211,6 +265,69 @@ static void conv0_window(const int8_t *patches, int32_t *mx) {
                 _mm256_storeu_si256((__m256i *)m, _mm256_max_epi32(_mm256_loadu_si256((const __m256i *)m), lo));
                 _mm256_storeu_si256((__m256i *)(m + 8),
                                     _mm256_max_epi32(_mm256_loadu_si256((const __m256i *)(m + 8)), hi));
+            }
+        }
+    }
+}
+#elif defined(BCRNN_USE_SDOT)
+/* sdot (vdotq_s32): signed bytes x signed bytes, four taps per 32-bit lane, the patch's quad broadcast to every
+ * lane; four maps per register, 16 per pass */
+static void conv0_window(const int8_t *patches, int32_t *mx) {
+    for (int32_t p = 0; p < BCRNN_C0_POOL; p++) {
+        const int8_t *x = patches + p * BCRNN_C0_TAPS4;
+        for (int32_t blk = 0; blk < BCRNN_C0_CHP / 16; blk++) {
+            int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0, a3 = a0;
+            for (int32_t q = 0; q < C0_QUADS; q++) {
+                int32_t quad;
+                memcpy(&quad, x + 4 * q, 4);
+                const int8x16_t b = vreinterpretq_s8_s32(vdupq_n_s32(quad));
+                const int8_t *w = bcrnn_conv0_w + ((size_t)q * BCRNN_C0_CHP + 16 * blk) * 4;
+                a0 = vdotq_s32(a0, vld1q_s8(w), b);
+                a1 = vdotq_s32(a1, vld1q_s8(w + 16), b);
+                a2 = vdotq_s32(a2, vld1q_s8(w + 32), b);
+                a3 = vdotq_s32(a3, vld1q_s8(w + 48), b);
+            }
+            int32_t *m = mx + 16 * blk;
+            if (p > 0) {
+                a0 = vmaxq_s32(a0, vld1q_s32(m));
+                a1 = vmaxq_s32(a1, vld1q_s32(m + 4));
+                a2 = vmaxq_s32(a2, vld1q_s32(m + 8));
+                a3 = vmaxq_s32(a3, vld1q_s32(m + 12));
+            }
+            vst1q_s32(m, a0);
+            vst1q_s32(m + 4, a1);
+            vst1q_s32(m + 8, a2);
+            vst1q_s32(m + 12, a3);
+        }
+    }
+}
+#elif defined(BCRNN_USE_NEON)
+/* vmull_s8: eight 16-bit products (two maps x one quad of taps; |product| <= 2^14), vpadalq_s16 adds them pairwise
+ * into 32-bit lanes (map o taps 0-1, map o taps 2-3, map o+1 ...); pairwise adds give the maps in order at the end.
+ * 16 maps per pass. */
+static void conv0_window(const int8_t *patches, int32_t *mx) {
+    for (int32_t p = 0; p < BCRNN_C0_POOL; p++) {
+        const int8_t *x = patches + p * BCRNN_C0_TAPS4;
+        for (int32_t blk = 0; blk < BCRNN_C0_CHP / 16; blk++) {
+            int32x4_t a[8];
+            for (int i = 0; i < 8; i++) a[i] = vdupq_n_s32(0);
+            for (int32_t q = 0; q < C0_QUADS; q++) {
+                int32_t quad;
+                memcpy(&quad, x + 4 * q, 4);
+                const int8x8_t b = vreinterpret_s8_s32(vdup_n_s32(quad));
+                const int8_t *w = bcrnn_conv0_w + ((size_t)q * BCRNN_C0_CHP + 16 * blk) * 4;
+                for (int i = 0; i < 4; i++) {
+                    const int8x16_t wv = vld1q_s8(w + 16 * i);
+                    a[2 * i] = vpadalq_s16(a[2 * i], vmull_s8(vget_low_s8(wv), b));
+                    a[2 * i + 1] = vpadalq_s16(a[2 * i + 1], vmull_s8(vget_high_s8(wv), b));
+                }
+            }
+            int32_t *m = mx + 16 * blk;
+            for (int i = 0; i < 4; i++) {
+                int32x4_t v = vcombine_s32(vpadd_s32(vget_low_s32(a[2 * i]), vget_high_s32(a[2 * i])),
+                                           vpadd_s32(vget_low_s32(a[2 * i + 1]), vget_high_s32(a[2 * i + 1])));
+                if (p > 0) v = vmaxq_s32(v, vld1q_s32(m + 4 * i));
+                vst1q_s32(m + 4 * i, v);
             }
         }
     }

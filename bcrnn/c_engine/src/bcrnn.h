@@ -21,8 +21,8 @@
  * round-to-nearest mode; it is not part of the integer path).
  *
  * Kernels (chosen at compile time): -DBCRNN_PORTABLE forces plain C on 64-bit words; otherwise the compiler's
- * target decides: AVX-512 (F, BW, VPOPCNTDQ; VNNI for the first convolution when available), then AVX2, then
- * portable. bcrnn_kernel() names the one compiled in. All of them give the same integers.
+ * target decides: AVX-512 (F, BW, VPOPCNTDQ; VNNI for the first convolution when available), then AVX2, then Arm
+ * NEON (__ARM_NEON; sdot for the first convolution under __ARM_FEATURE_DOTPROD), then portable. bcrnn_kernel() names the one compiled in. All of them give the same integers.
  *
  * Not reentrant: the working buffers are static (one segment at a time per process).
  */
@@ -42,7 +42,7 @@ extern "C" {
  * the index of the largest logit, the first one on ties (numpy.argmax, as the RTL's output_argmax). */
 int bcrnn_segment(const int8_t *codes, int32_t *logits);
 
-/* The kernel compiled in: "portable", "avx2", "avx512" or "avx512-vnni". */
+/* The kernel compiled in: "portable", "avx2", "avx512", "avx512-vnni", "neon" or "neon-dotprod". */
 const char *bcrnn_kernel(void);
 
 /* The front end's last two steps (float32, see above): features, mean and std as (channel, frame, mel) and
