@@ -2,7 +2,8 @@
 # The Debian/Ubuntu packages `make run` and `make test` need beyond Python's own: installed with apt-get when
 # running as root, otherwise named in one line with the command that installs them.
 #   tools/system-packages.sh run    python3 venv (training, prediction)
-#   tools/system-packages.sh test   + g++ and make (HLS C simulation, Verilator models), Icarus Verilog (RTL benches)
+#   tools/system-packages.sh test   + g++ and make (HLS C simulation, Verilator models), Icarus Verilog (RTL benches),
+#                                   Arm cross compilers, newlib and QEMU (the C engine on AArch64 and Cortex-M)
 set -euo pipefail
 target="${1:-test}"
 
@@ -17,6 +18,13 @@ if [ "$target" = test ]; then
     need make make --version
     need perl perl -v          # Verilator's driver script
     need iverilog iverilog -V
+    need gcc-aarch64-linux-gnu aarch64-linux-gnu-gcc --version
+    need libc6-dev-arm64-cross test -f /usr/aarch64-linux-gnu/lib/libc.a     # for -static
+    need qemu-user qemu-aarch64 --version
+    need gcc-arm-none-eabi arm-none-eabi-gcc --version
+    need libnewlib-arm-none-eabi sh -c 'arm-none-eabi-gcc -mthumb -mcpu=cortex-m4 -mfpu=fpv4-sp-d16 \
+        -mfloat-abi=hard -print-file-name=librdimon_nano.a | grep -q /'
+    need qemu-system-arm qemu-system-arm --version
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 

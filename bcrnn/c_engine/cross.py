@@ -371,8 +371,6 @@ def check_target(packed_path, codes: np.ndarray, target: str, kernel: str | None
            "seconds": {k: round(r.seconds, 1) for k, r in runs.items()}}
     if builds["plain"].target.bare_metal:
         out["memory"] = memory_figures(builds["plain"], runs["plain"])
-        if trace:
-            out["memory_trace"] = memory_figures(builds["trace"], runs["trace"])
     return out
 
 
