@@ -169,3 +169,15 @@ def test_a_missing_tool_names_its_debian_package(monkeypatch, tmp_path, capsys):
             cross.check_tools(cross.TARGETS[target])
     assert cross.main([str(tmp_path / "no-run")]) == 2
     assert capsys.readouterr().err.startswith("error: not a run folder")
+
+
+def test_an_aarch64_host_builds_the_neon_kernels(monkeypatch):
+    """CEngine on an AArch64 host (its /proc/cpuinfo "Features") offers the NEON kernels the cross tests check."""
+    from bcrnn.c_engine import wrapper
+
+    monkeypatch.setattr(wrapper.platform, "machine", lambda: "aarch64")
+    monkeypatch.setattr(wrapper, "cpu_flags", lambda: {"fp", "asimd", "asimddp"})
+    assert wrapper.available_kernels() == ["portable", "neon", "neon-dotprod"]
+    monkeypatch.setattr(wrapper, "cpu_flags", lambda: {"fp", "asimd"})
+    assert wrapper.available_kernels() == ["portable", "neon"]
+    assert cross.TARGETS["aarch64"].kernels["neon-dotprod"] == wrapper.KERNELS["neon-dotprod"][0]

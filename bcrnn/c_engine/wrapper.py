@@ -26,7 +26,13 @@ KERNELS = {
                ("avx2", "popcnt", "avx512f", "avx512bw", "avx512_vpopcntdq")),
     "avx512-vnni": (("-mavx2", "-mpopcnt", "-mavx512f", "-mavx512bw", "-mavx512vpopcntdq", "-mavx512vnni"),
                     ("avx2", "popcnt", "avx512f", "avx512bw", "avx512_vpopcntdq", "avx512_vnni")),
+    # an AArch64 host (its /proc/cpuinfo "Features"); cross builds for Arm: bcrnn.c_engine.cross
+    "neon": ((), ("asimd",)),
+    "neon-dotprod": (("-march=armv8.2-a+dotprod",), ("asimd", "asimddp")),
 }
+# the kernels of each host architecture, slowest first
+ARCH_KERNELS = {"x86_64": ("portable", "avx2", "avx512", "avx512-vnni"),
+                "aarch64": ("portable", "neon", "neon-dotprod")}
 _CALL = threading.Lock()  # the engine's buffers are static: one segment at a time per process
 
 
@@ -35,10 +41,10 @@ class CEngineError(RuntimeError):
 
 
 def cpu_flags() -> set[str]:
-    """The CPU's feature flags (Linux /proc/cpuinfo; empty elsewhere)."""
+    """The CPU's feature flags (Linux /proc/cpuinfo: "flags" on x86, "Features" on Arm; empty elsewhere)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
+            if line.startswith(("flags", "Features")):
                 return set(line.split(":", 1)[1].split())
     except OSError:
         pass
@@ -47,10 +53,11 @@ def cpu_flags() -> set[str]:
 
 def available_kernels() -> list[str]:
     """The kernel variants this machine can build and run, slowest first."""
-    if platform.machine().lower() not in ("x86_64", "amd64"):
+    arch = {"amd64": "x86_64", "arm64": "aarch64"}.get(platform.machine().lower(), platform.machine().lower())
+    if arch not in ARCH_KERNELS:
         return ["portable"]
     have = cpu_flags()
-    return [name for name, (_, need) in KERNELS.items() if set(need) <= have]
+    return [name for name in ARCH_KERNELS[arch] if set(KERNELS[name][1]) <= have]
 
 
 def default_cache_dir() -> Path:

@@ -138,7 +138,7 @@ static void xor_popcount_rows(const uint64_t *x, const uint64_t *w, int32_t rows
     enum { STEPS = 4096 };
     const int32_t pairs = words / 2;
     int32_t r = 0;
-    for (; r + 4 <= rows; r += 4) {
+    for (const int32_t quads = rows - rows % 4; r < quads; r += 4) {
         const uint64_t *w0 = w + (size_t)r * words, *w1 = w0 + words, *w2 = w1 + words, *w3 = w2 + words;
         uint32x4_t s0 = vdupq_n_u32(0), s1 = s0, s2 = s0, s3 = s0;
         for (int32_t k0 = 0; k0 < pairs; k0 += STEPS) {
@@ -170,10 +170,20 @@ static void xor_popcount_rows(const uint64_t *x, const uint64_t *w, int32_t rows
         }
         vst1q_s32(out + r, sums);
     }
-    for (; r < rows; r++) {
+    for (; r < rows; r++) { /* the last rows one at a time */
         const uint64_t *wr = w + (size_t)r * words;
-        int32_t count = 0;
-        for (int32_t k = 0; k < words; k++) count += popcount64(x[k] ^ wr[k]);
+        uint32x4_t s = vdupq_n_u32(0);
+        for (int32_t k0 = 0; k0 < pairs; k0 += STEPS) {
+            const int32_t k1 = pairs - k0 < STEPS ? pairs : k0 + STEPS;
+            uint16x8_t a = vdupq_n_u16(0);
+            for (int32_t k = k0; k < k1; k++)
+                a = vpadalq_u8(a, vcntq_u8(veorq_u8(vreinterpretq_u8_u64(vld1q_u64(x + 2 * k)),
+                                                    vreinterpretq_u8_u64(vld1q_u64(wr + 2 * k)))));
+            s = vpadalq_u16(s, a);
+        }
+        const uint64x2_t s2 = vpaddlq_u32(s);
+        int32_t count = (int32_t)(vgetq_lane_u64(s2, 0) + vgetq_lane_u64(s2, 1));
+        if (words & 1) count += popcount64(x[words - 1] ^ wr[words - 1]);
         out[r] = count;
     }
 #else
@@ -334,7 +344,8 @@ static void conv0_window(const int8_t *patches, int32_t *mx) {
 }
 #else
 /* plain C: per map a dot product of the patch with the map's contiguous taps (bcrnn_conv0_wk[o][k]), in 16 bits
- * (compilers turn it into multiply-add pairs: SSE2 pmaddwd, Arm SMLAD) */
+ * (x86 compilers turn it into multiply-add pairs, SSE2 pmaddwd; gcc 12 for a Cortex-M4 into one MLA / SMLABB per
+ * product) */
 static void conv0_window(const int8_t *patches, int32_t *mx) {
     int16_t x[BCRNN_C0_TAPS4];
     for (int32_t p = 0; p < BCRNN_C0_POOL; p++) {
