@@ -31,7 +31,7 @@ INT8_CONV = {"first_conv_weight_bits": 8}  # 8-bit first-conv weight codes (mvu_
 @pytest.mark.slow
 @pytest.mark.parametrize("sim, preset, folding, segments, overrides", [
     ("verilator", "small", "zu3eg", 2, None),       # the real architecture at the ZU3EG folding
-    ("icarus", "tiny", "tiny", 2, None),            # Icarus takes ~1 min per small-preset segment: tiny sizes in CI
+    ("icarus", "tiny", "tiny", 1, None),            # Icarus: ~1 min per small-preset segment; one tiny one in CI
     ("verilator", "small", "zu3eg", 2, INT8_CONV),  # (int8 conv weights on Icarus: mvu_int8's own bench)
 ], ids=["verilator-small", "icarus-tiny", "verilator-small-int8conv"])
 def test_bcrnn_top_equals_reference_on_emodb(emodb_segments, tmp_path, sim, preset, folding, segments, overrides):
