@@ -383,9 +383,11 @@ def report(result: dict) -> str:
     t = TARGETS[result["target"]]
     where = f"QEMU {t.machine}" if t.bare_metal else "qemu-aarch64"
     secs = " + ".join(f"{v} s {k}" for k, v in result["seconds"].items())
+    n = result["segments"]
+    what = ("every layer boundary and label of the trace build, logits and labels of the plain build"
+            if "trace" in result["seconds"] else "logits and labels of the plain build")
     lines = [f"{result['target']} ({where}, kernel {result['kernel']}): {result['equal']:,} of {result['compared']:,}"
-             f" values equal ({result['segments']} segments: every layer boundary and label of the trace build, "
-             f"logits and labels of the plain build; emulated {secs})"]
+             f" values equal ({n} segment{'s' if n != 1 else ''}: {what}; emulated {secs})"]
     if result["first_difference"]:
         lines.append(f"  first difference: {result['first_difference']}")
     m = result.get("memory")
@@ -431,7 +433,8 @@ def main(argv=None, prog: str | None = None) -> int:
     x, speaker, _ = run.test_segments(args.segments, args.data_dir)
     codes = quantize_features(x[: args.segments])
     model = generate(run.packed)
-    print(f"model {run.packed} (sha256 {model.sha256[:16]}...), {len(codes)} segments of test speaker {speaker}")
+    print(f"model {run.packed} (sha256 {model.sha256[:16]}...), {len(codes)} segment{'s' if len(codes) != 1 else ''}"
+          f" of test speaker {speaker}")
     failed = False
     for target in args.target:
         kernel = args.kernel if target == "aarch64" else None
