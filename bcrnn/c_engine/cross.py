@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -105,14 +105,14 @@ def _print_file(target: Target, name: str) -> str:
 
 @dataclass
 class Build:
-    """A cross-built driver: its executable (ELF), the flags, and for a bare-metal target the linker map."""
+    """A cross-built driver: its executable (ELF; a bare-metal build's linker map beside it, .map) and the build's
+    commands and compiler output."""
 
     target: Target
     kernel: str
     trace: bool
     elf: Path
     log: str
-    objects: dict[str, Path] = field(default_factory=dict)  # source name -> object file
 
 
 def build(model: CModel, target: str, kernel: str | None = None, trace: bool = False, cache_dir=None) -> Build:
@@ -134,9 +134,9 @@ def build(model: CModel, target: str, kernel: str | None = None, trace: bool = F
         f"{target}-{kernel}{'-trace' if trace else ''}-{key[:16]}")
     elf = folder / "bcrnn_run.elf"
     names = ["bcrnn.c", "bcrnn_model.c", "bcrnn_run.c", *(["startup.c"] if t.bare_metal else [])]
-    objects = {n: folder / n.replace(".c", ".o") for n in names}
+    objects = {n: n[:-2] + ".o" for n in names}
     if elf.is_file():
-        return Build(t, kernel, trace, elf, (folder / "build.log").read_text(), objects)
+        return Build(t, kernel, trace, elf, (folder / "build.log").read_text())
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=folder.parent))
     try:
@@ -146,9 +146,8 @@ def build(model: CModel, target: str, kernel: str | None = None, trace: bool = F
             for name in ("startup.c", "mps2.ld"):
                 shutil.copy(MPS2 / name, tmp)
         log = []
-        commands = [[t.cc, *flags, "-I", str(tmp), "-c", str(tmp / n), "-o", str(tmp / objects[n].name)]
-                    for n in names]
-        link = [t.cc, *flags, "-o", str(tmp / elf.name), *(str(tmp / objects[n].name) for n in names)]
+        commands = [[t.cc, *flags, "-I", str(tmp), "-c", str(tmp / n), "-o", str(tmp / objects[n])] for n in names]
+        link = [t.cc, *flags, "-o", str(tmp / elf.name), *(str(tmp / o) for o in objects.values())]
         if t.bare_metal:
             link += ["--specs=nano.specs", "-nostartfiles", "-T", str(tmp / "mps2.ld"), "-Wl,--gc-sections",
                      f"-Wl,-Map={tmp / 'bcrnn_run.map'}", "-lc_nano", "-lrdimon_nano", "-lgcc"]
@@ -166,7 +165,7 @@ def build(model: CModel, target: str, kernel: str | None = None, trace: bool = F
         except OSError:
             if not elf.is_file():
                 raise
-        return Build(t, kernel, trace, elf, "".join(log), objects)
+        return Build(t, kernel, trace, elf, "".join(log))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
