@@ -590,7 +590,9 @@ module binary_lstm #(
 
     generate
         for (p = 0; p < U; p = p + 1) begin : lane
-            logic signed [C-1:0] mem [0:2*SLOTS-1];     // c of unit slot U + p, direction-major
+            // c of unit slot U + p, direction-major; in LUTs: c_t-1 goes straight into a multiplier, and a block
+            // RAM's clock-to-out (an ECP5's, without its output register) left too little of a 10 ns cycle
+            (* ram_style = "distributed" *) logic signed [C-1:0] mem [0:2*SLOTS-1];
             logic signed [C-1:0] r_c, w_c;              // c_t-1 of the unit; w_c: c_t
             wire signed [GW-1:0] gi = win[(4*p+0)*GW +: GW];
             wire signed [GW-1:0] gf = win[(4*p+1)*GW +: GW];
