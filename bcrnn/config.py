@@ -66,6 +66,9 @@ class ExperimentConfig:
                                        "models teach this run's (--distill-weight, --init-from-teacher)")
     init_from_teacher: bool = option(False, "start each fold's BCRNN from the --teacher run's CRNN weights (a "
                                             "full-precision CRNN of the same sizes)")
+    teacher_seeds: int = option(1, "distil from the mean logits of this many teacher runs of consecutive seeds: "
+                                   "--teacher RUN, named <name>-s<k> as bcrnn reproduce names runs, and its "
+                                   "siblings <name>-s<k+1>, ... (an ensemble teacher)", minimum=1)
     model_overrides: dict = field(default_factory=dict)  # model settings (CRNNConfig options) replacing the preset's
     train: TrainConfig = field(default_factory=TrainConfig)
 
@@ -76,6 +79,9 @@ class ExperimentConfig:
         if self.init_from_teacher and not (self.teacher and self.model == "bcrnn"):
             raise ValueError("init_from_teacher starts a BCRNN from its teacher run's CRNN: give --model bcrnn and "
                              "--teacher RUN")
+        if self.teacher_seeds > 1 and (self.init_from_teacher or not self.train.distill_weight > 0):
+            raise ValueError("teacher_seeds > 1 distils from an ensemble of teacher runs: give --distill-weight > 0, "
+                             "and no --init-from-teacher (one set of weights to start from)")
         for name in ("first_conv_weight_bits", "head_weight_bits"):
             if name in self.model_overrides:
                 if not 1 <= self.model_overrides[name] <= 8:

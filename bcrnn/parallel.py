@@ -109,8 +109,8 @@ def train_fold_job(experiment: dict, fs, job: FoldJob, log_file: str | None, qui
         _write_files(folder.path, job.own_files)
         teacher = None
         if job.teacher_files:
-            teacher = root / "teacher"
-            _write_files(teacher, job.teacher_files)
+            _write_files(root / "teacher", job.teacher_files)
+            teacher = [root / "teacher" / str(i) for i in range(cfg.teacher_seeds)]
         run_fold(fs, job.fold, job.seed, cfg, folder, log, progress=False, teacher_run=teacher)
         files = {p.name: p.read_bytes() for p in sorted(folder.path.iterdir()) if p.is_file()}
         return {"files": files, "log": lines}
@@ -136,20 +136,21 @@ def merge_fold_files(folder, files: dict) -> None:
 
 def job_inputs(cfg, folder, fold, seed: int) -> tuple[dict, dict]:
     """What a task on another node needs from this machine: the fold's last.pt (a cut-short fold continues) and,
-    when the experiment has a teacher, the teacher run's config.json and its model of this fold (the same seed's,
-    else seed 0's, as bcrnn.teacher.load_teacher looks for it)."""
+    when the experiment has a teacher, each teacher run's config.json and its model of this fold (the same seed's,
+    else seed 0's, as bcrnn.teacher.load_teacher looks for it), under <i>/ for the i-th teacher run."""
     from bcrnn.run_folder import CONFIG, RunFolder
-    from bcrnn.teacher import uses_teacher
+    from bcrnn.teacher import teacher_runs, uses_teacher
 
     own = {folder.last.name: folder.last.read_bytes()} if folder.last.is_file() else {}
     teacher = {}
     if uses_teacher(cfg):
-        run = RunFolder.open(cfg.teacher, allow_fold=False)
-        teacher[CONFIG] = run.config_file.read_bytes()
-        for candidate in (run.fold_folder(seed, fold.name), run.fold_folder(0, fold.name)):
-            if candidate.best.is_file():
-                teacher[str(candidate.best.relative_to(run.path))] = candidate.best.read_bytes()
-                break
+        for i, path in enumerate(teacher_runs(cfg)):
+            run = RunFolder.open(path, allow_fold=False)
+            teacher[f"{i}/{CONFIG}"] = run.config_file.read_bytes()
+            for candidate in (run.fold_folder(seed, fold.name), run.fold_folder(0, fold.name)):
+                if candidate.best.is_file():
+                    teacher[f"{i}/{candidate.best.relative_to(run.path)}"] = candidate.best.read_bytes()
+                    break
     return own, teacher
 
 

@@ -40,16 +40,17 @@ CORPUS_NAMES = {"emodb": "Emo-DB", "iemocap": "IEMOCAP", "synth": "synth"}
 
 @dataclass(frozen=True)
 class Train:
-    """One run of a run recipe with one seed, and the run that teaches it."""
+    """One run of a run recipe with one seed, and the runs that teach it (the teacher recipe's runs of
+    consecutive seeds, teacher_seeds of them; none without a teacher)."""
 
     recipe: Recipe
     seed: int
     path: Path
-    teacher: "Train | None"
+    teachers: "tuple[Train, ...]"
 
     @property
     def depth(self) -> int:
-        return 0 if self.teacher is None else self.teacher.depth + 1
+        return max((t.depth + 1 for t in self.teachers), default=0)
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,12 @@ class Ensemble:
 
 def plan_train(recipe: Recipe, root: Path, seed: int | None = None) -> Train:
     seed = recipe.seed if seed is None else seed
-    teacher = plan_train(recipe.teacher, root) if recipe.teacher is not None else None
-    return Train(recipe, seed, run_folder(root, recipe, seed), teacher)
+    teachers = ()
+    if recipe.teacher is not None:
+        first = recipe.teacher.seed
+        teachers = tuple(plan_train(recipe.teacher, root, first + i)
+                         for i in range(int(recipe.experiment.get("teacher_seeds", 1))))
+    return Train(recipe, seed, run_folder(root, recipe, seed), teachers)
 
 
 def plan_row(recipe: Recipe, root: Path, seeds: tuple[int, ...] | None = None) -> Train | Ensemble:
@@ -95,8 +100,8 @@ def trainings(rows: list[Train | Ensemble]) -> list[list[Train]]:
     found: dict[Path, Train] = {}
 
     def add(t: Train) -> None:
-        if t.teacher is not None:
-            add(t.teacher)
+        for teacher in t.teachers:
+            add(teacher)
         found.setdefault(t.path, t)
 
     for row in rows:
@@ -178,7 +183,7 @@ class Reproduction:
                 for t in batch:
                     print(f"training {t.recipe.name} seed {t.seed} into {t.path}"
                           + (" (resumed)" if states[t.path] == "unfinished" else "")
-                          + (f", taught by {t.teacher.path}" if t.teacher else ""), flush=True)
+                          + (f", taught by {', '.join(str(x.path) for x in t.teachers)}" if t.teachers else ""), flush=True)
                 code = self.run([self.train_command(t, per_run, threads, states[t.path] != "missing")
                                  for t in batch])
                 if code == 130:

@@ -1,8 +1,13 @@
-"""The distillation teacher: a finished run of the same folds whose fold models teach (or initialize) this run's."""
+"""The distillation teacher: a finished run of the same folds whose fold models teach (or initialize) this run's;
+or several such runs of consecutive seeds, whose fold models teach together by their mean logits."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
+import torch
 
 from bcrnn.config import ExperimentConfig
 from bcrnn.features import Normalizer
@@ -14,38 +19,72 @@ def uses_teacher(cfg: ExperimentConfig) -> bool:
     return cfg.train.distill_weight > 0 or cfg.init_from_teacher
 
 
+def teacher_runs(cfg: ExperimentConfig) -> list[str]:
+    """The teacher run folders: --teacher, and with teacher_seeds N > 1 its N - 1 siblings of the next seeds
+    (<name>-s<k> -> <name>-s<k+1>, ..., beside it)."""
+    if cfg.teacher_seeds == 1:
+        return [cfg.teacher]
+    path = Path(cfg.teacher)
+    match = re.fullmatch(r"(.*-s)(\d+)", path.name)
+    if not match:
+        raise ValueError(f"teacher_seeds {cfg.teacher_seeds} takes the runs of consecutive seeds, named <name>-s<k> "
+                         f"(as bcrnn reproduce names them); the teacher {cfg.teacher} is not")
+    first = int(match.group(2))
+    return [str(path.with_name(f"{match.group(1)}{first + i}")) for i in range(cfg.teacher_seeds)]
+
+
 def check_teacher_run(cfg: ExperimentConfig) -> None:
     """Before anything is loaded or written: a configured teacher (ExperimentConfig checks that one is named
     where distillation or initialization uses it) must be a run folder, so that a missing teacher (e.g. on a new
     machine) is said at once with what to do, not after the features are extracted."""
     if not uses_teacher(cfg):
         return
-    try:
-        run = RunFolder.open(cfg.teacher, allow_fold=False)
-    except RunFolderError as err:
-        raise ValueError(f"teacher run {cfg.teacher} not found ({err}): train it first on the same corpus and folds "
-                         f"with --model crnn and this normalization ({cfg.normalization!r}), e.g. for Emo-DB "
-                         f"`bcrnn train --recipe emodb-crnn --data-dir PATH` (into runs/emodb-crnn-s0), or pass "
-                         f"--teacher") from None
-    theirs = run.experiment
-    if theirs.get("dataset") != cfg.dataset:
-        raise ValueError(f"teacher run {cfg.teacher} was trained on {theirs.get('dataset')}, not {cfg.dataset}")
-    if theirs.get("folds") is not None and (cfg.folds is None or cfg.folds > theirs["folds"]):
-        raise ValueError(f"teacher run {cfg.teacher} has only the first {theirs['folds']} folds, this run needs "
-                         f"{cfg.folds or 'all'}: give --folds {theirs['folds']} or another --teacher")
+    for teacher in teacher_runs(cfg):
+        try:
+            run = RunFolder.open(teacher, allow_fold=False)
+        except RunFolderError as err:
+            raise ValueError(f"teacher run {teacher} not found ({err}): train it first on the same corpus and folds "
+                             f"with --model crnn and this normalization ({cfg.normalization!r}), e.g. for Emo-DB "
+                             f"`bcrnn train --recipe emodb-crnn --data-dir PATH` (into runs/emodb-crnn-s0), or pass "
+                             f"--teacher") from None
+        theirs = run.experiment
+        if theirs.get("dataset") != cfg.dataset:
+            raise ValueError(f"teacher run {teacher} was trained on {theirs.get('dataset')}, not {cfg.dataset}")
+        if theirs.get("folds") is not None and (cfg.folds is None or cfg.folds > theirs["folds"]):
+            raise ValueError(f"teacher run {teacher} has only the first {theirs['folds']} folds, this run needs "
+                             f"{cfg.folds or 'all'}: give --folds {theirs['folds']} or another --teacher")
+
+
+class MeanLogits(torch.nn.Module):
+    """Several teacher models of one fold as one: the mean of their logits."""
+
+    def __init__(self, models):
+        super().__init__()
+        self.members = torch.nn.ModuleList(models)
+
+    def forward(self, x):
+        return torch.stack([m(x) for m in self.members]).mean(0)
 
 
 def load_teacher(cfg: ExperimentConfig, fold: Fold, seed: int, norm: Normalizer, log, run_path=None):
-    """The teacher run's model of this fold (the same seed's, else seed 0's), frozen in eval mode. It must have
-    been trained on the same speakers with the same feature normalization: its best.pt records both. `run_path`:
-    where the teacher run is read (default cfg.teacher; a copy of its files on another machine, bcrnn.parallel)."""
+    """The teacher runs' models of this fold (each run's model of the same seed, else of seed 0), frozen in eval
+    mode; several (teacher_seeds > 1) as one MeanLogits. `run_path`: where the teacher runs are read, a list in
+    teacher_runs' order (default: teacher_runs; copies of their files on another machine, bcrnn.parallel)."""
+    paths = teacher_runs(cfg) if run_path is None else ([run_path] if isinstance(run_path, (str, Path)) else run_path)
+    models = [_load_one(cfg, path, fold, seed, norm, log) for path in paths]
+    return models[0] if len(models) == 1 else MeanLogits(models).eval()
+
+
+def _load_one(cfg: ExperimentConfig, run_path, fold: Fold, seed: int, norm: Normalizer, log):
+    """One teacher run's model of this fold. It must have been trained on the same speakers with the same feature
+    normalization: its best.pt records both."""
     # check_teacher_run said it is a run before training began
-    run = RunFolder.open(cfg.teacher if run_path is None else run_path, allow_fold=False)
+    run = RunFolder.open(run_path, allow_fold=False)
     candidates = [run.fold_folder(seed, fold.name), run.fold_folder(0, fold.name)]
     found = next((c for c in candidates if c.best.is_file()), None)
     if found is None:
-        raise ValueError(f"teacher {cfg.teacher} has no finished {fold.name} (looked for {candidates[0].best}): "
-                         f"finish that run first (python training/train.py --out {cfg.teacher} --resume)")
+        raise ValueError(f"teacher {run_path} has no finished {fold.name} (looked for {candidates[0].best}): "
+                         f"finish that run first (bcrnn train --out {run_path} --resume)")
     teacher, ckpt = run.at(found).load_model()
     path = found.best
     if sorted(ckpt["fold"]["train"]) != sorted(fold.train) or ckpt["fold"]["test"] != fold.test:

@@ -164,7 +164,7 @@ def test_a_task_on_another_node_sends_its_fold_folder_back(tmp_path):
     away = RunFolder(tmp_path / "away")
     folder = away.fold_folder(0, fold.name)
     own, teacher_files = job_inputs(cfg, folder, fold, 0)
-    assert own == {} and sorted(teacher_files) == ["config.json", f"folds/seed0/{fold.name}/best.pt"]
+    assert own == {} and sorted(teacher_files) == ["0/config.json", f"0/folds/seed0/{fold.name}/best.pt"]
     job = FoldJob(0, fold, str(folder.path.absolute()), own, teacher_files)
     teacher.rename(tmp_path / "teacher-elsewhere")  # as on another node: the teacher run is not there
     sent = train_fold_job(cfg.to_dict(), fs, job, None, quiet=True, scratch=True)

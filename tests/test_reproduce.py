@@ -114,6 +114,24 @@ def test_a_recipe_naming_a_missing_teacher_recipe_is_a_clear_error(tmp_path, cap
     assert "name the teacher by its recipe" in capsys.readouterr().err
 
 
+def test_an_ensemble_teacher_is_trained_for_each_of_its_seeds_first(tmp_path):
+    """A recipe with teacher_seeds 3 is taught by its teacher recipe's runs of seeds k, k+1, k+2: all three are
+    planned in the group before the student, whose experiment names the first and the count."""
+    from bcrnn.recipes import experiment_config, load_recipe
+    from bcrnn.reproduce import plan, trainings
+
+    recipe = yaml.safe_load((ROOT / "bcrnn" / "recipes" / "emodb-bcrnn-global.yaml").read_text())
+    recipe["experiment"]["teacher_seeds"] = 3
+    (tmp_path / "student.yaml").write_text(yaml.safe_dump(recipe))
+    shutil.copy(ROOT / "bcrnn" / "recipes" / "emodb-crnn-global.yaml", tmp_path)
+    student = load_recipe(tmp_path / "student.yaml")
+    groups = trainings(plan(student, tmp_path / "runs"))
+    assert [[t.path.name for t in g] for g in groups] == [
+        ["emodb-crnn-global-s0", "emodb-crnn-global-s1", "emodb-crnn-global-s2"], ["student-s3"]]
+    cfg = experiment_config(student, tmp_path / "runs")
+    assert cfg.teacher == str(tmp_path / "runs" / "emodb-crnn-global-s0") and cfg.teacher_seeds == 3
+
+
 def _tiny_recipes(folder: Path) -> Path:
     """The shipped recipes with the tiny preset: the same dependencies, a few seconds per fold."""
     folder.mkdir()

@@ -268,6 +268,32 @@ def test_distillation_from_a_teacher_run(tmp_path):
     x, y = torch.randn(4, 7), torch.randn(4, 7)
     assert float(distillation_loss(x, x, 2.0)) == pytest.approx(0.0, abs=1e-6)
     assert float(distillation_loss(x, y, 3.0)) > 0
+    # an ensemble teacher (teacher_seeds 2: the runs <name>-s0 and -s1): two identical teacher runs teach like one
+    for k in (0, 1):
+        shutil.copytree(teacher_run, tmp_path / f"crnn-s{k}")
+    pair = _tiny_cfg(normalization="speaker", teacher=str(tmp_path / "crnn-s0"), teacher_seeds=2, distill_weight=0.5)
+    run_experiment(pair, tmp_path / "by-pair", cache_dir=tmp_path / "cache", progress=False, quiet=True)
+    assert (tmp_path / "by-pair" / "train.log").read_text().count("crnn-s1") == 2  # each fold read the second run
+    pair_losses = [json.loads(p.read_text())["history"]["train_loss"]
+                   for p in sorted((tmp_path / "by-pair" / "folds").rglob("result.json"))]
+    assert np.allclose(pair_losses, losses, atol=1e-5)
+
+
+def test_ensemble_teacher_is_the_runs_of_consecutive_seeds(tmp_path):
+    """teacher_seeds N: --teacher <name>-s<k> and its siblings -s<k+1> ...; their fold models teach by mean logits."""
+    from bcrnn.teacher import MeanLogits, teacher_runs
+
+    cfg = _tiny_cfg(teacher=str(tmp_path / "crnn-s4"), teacher_seeds=3, distill_weight=0.5)
+    assert teacher_runs(cfg) == [str(tmp_path / f"crnn-s{k}") for k in (4, 5, 6)]
+    with pytest.raises(ValueError, match="named <name>-s<k>"):
+        teacher_runs(_tiny_cfg(teacher=str(tmp_path / "crnn"), teacher_seeds=2, distill_weight=0.5))
+    with pytest.raises(ValueError, match="teacher_seeds > 1 distils from an ensemble"):
+        _tiny_cfg(teacher="runs/x-s0", teacher_seeds=2)  # no distillation
+    with pytest.raises(ValueError, match="teacher run .*crnn-s4 not found"):
+        run_experiment(cfg, tmp_path / "bad", cache_dir=tmp_path / "cache", progress=False, quiet=True)
+    a, b = torch.nn.Linear(5, 3), torch.nn.Linear(5, 3)
+    x = torch.randn(4, 5)
+    assert torch.allclose(MeanLogits([a, b])(x), (a(x) + b(x)) / 2)
 
 
 class _CountingTeacher(torch.nn.Module):
