@@ -68,11 +68,11 @@ def test_a_missed_clock_fails_the_run(tmp_path):
 
 @pytest.mark.slow
 def test_tiny_board_top_to_bitstream(tmp_path):
-    """The whole board top of a tiny-preset model on the ULX3S's smallest common part (LFE5U-25F, the same package
-    and pins as the 85F; a smaller device database, so place and route take minutes less): PLL at 50 MHz from the
-    25 MHz pin, 11 I/O on the board's pins, placed, routed, timing met, a bitstream written."""
+    """The whole board top of a tiny-preset model at its leanest folding on the ULX3S's 25F part (the same package
+    and pins as the 85F): PLL at 50 MHz from the 25 MHz pin, 11 I/O on the board's pins, placed, routed, timing met,
+    a bitstream written."""
     spec = {"top": "ulx3s_top", "sources": ["../impl/ulx3s/ulx3s_top.f"], "writer": "bcrnn.rtl.board:board_writer",
-            "writer_args": {"folding": "tiny", "baud": 1_000_000}, "lpf": "hw/impl/ulx3s/ulx3s.lpf"}
+            "writer_args": {"folding": "tiny-lean", "baud": 1_000_000}, "lpf": "hw/impl/ulx3s/ulx3s.lpf"}
     result = pnr.implement("ulx3s_tiny", spec, synth.stand_in_packed("tiny"), tmp_path, freq=50.0, device="25k")
     assert result["timing_met"], result["fmax"]
     assert result["resources"]["IO"] == 11 and result["resources"]["PLL"] == 1
