@@ -19,9 +19,9 @@ from bcrnn.training import adapt_batch_norm, evaluate, fit
 
 
 def run_fold(fs: FeatureSet, fold: Fold, seed: int, cfg: ExperimentConfig, folder: FoldFolder, log,
-             progress: bool, teacher_run=None) -> dict:
-    """Train and test one fold; writes best.pt and result.json into `folder`. `teacher_run`: where the teacher
-    run's files are read, if not at cfg.teacher (bcrnn.parallel, a task on another machine)."""
+             progress: bool, teacher_runs=None) -> dict:
+    """Train and test one fold; writes best.pt and result.json into `folder`. `teacher_runs`: where the teacher
+    runs' files are read, if not where cfg names them (bcrnn.parallel, a task on another machine)."""
     t0 = time.time()
     norm = Normalizer.fit(fs, fs.select(fold.train), cfg.normalization)
     train, val, test = (segment_data(fs, s, norm) for s in (fold.train, [fold.validation], [fold.test]))
@@ -30,7 +30,7 @@ def run_fold(fs: FeatureSet, fold: Fold, seed: int, cfg: ExperimentConfig, folde
     desc = f"seed {seed} {fold.name}"
     log(f"{desc}: train {len(train.utt_labels)} utt / {len(train)} seg, val {len(val.utt_labels)}, "
         f"test {len(test.utt_labels)}")
-    teacher = load_teacher(cfg, fold, seed, norm, log, teacher_run) if uses_teacher(cfg) else None
+    teacher = load_teacher(cfg, fold, seed, norm, log, teacher_runs) if uses_teacher(cfg) else None
     if cfg.init_from_teacher:
         init_from_full_precision(model, teacher)
         log(f"{desc}: weights initialized from the teacher's")

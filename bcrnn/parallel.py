@@ -111,7 +111,7 @@ def train_fold_job(experiment: dict, fs, job: FoldJob, log_file: str | None, qui
         if job.teacher_files:
             _write_files(root / "teacher", job.teacher_files)
             teacher = [root / "teacher" / str(i) for i in range(cfg.teacher_seeds)]
-        run_fold(fs, job.fold, job.seed, cfg, folder, log, progress=False, teacher_run=teacher)
+        run_fold(fs, job.fold, job.seed, cfg, folder, log, progress=False, teacher_runs=teacher)
         files = {p.name: p.read_bytes() for p in sorted(folder.path.iterdir()) if p.is_file()}
         return {"files": files, "log": lines}
     finally:

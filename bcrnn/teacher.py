@@ -66,11 +66,11 @@ class MeanLogits(torch.nn.Module):
         return torch.stack([m(x) for m in self.members]).mean(0)
 
 
-def load_teacher(cfg: ExperimentConfig, fold: Fold, seed: int, norm: Normalizer, log, run_path=None):
+def load_teacher(cfg: ExperimentConfig, fold: Fold, seed: int, norm: Normalizer, log, run_paths=None):
     """The teacher runs' models of this fold (each run's model of the same seed, else of seed 0), frozen in eval
-    mode; several (teacher_seeds > 1) as one MeanLogits. `run_path`: where the teacher runs are read, a list in
+    mode; several (teacher_seeds > 1) as one MeanLogits. `run_paths`: where the teacher runs are read, in
     teacher_runs' order (default: teacher_runs; copies of their files on another machine, bcrnn.parallel)."""
-    paths = teacher_runs(cfg) if run_path is None else ([run_path] if isinstance(run_path, (str, Path)) else run_path)
+    paths = teacher_runs(cfg) if run_paths is None else run_paths
     models = [_load_one(cfg, path, fold, seed, norm, log) for path in paths]
     return models[0] if len(models) == 1 else MeanLogits(models).eval()
 

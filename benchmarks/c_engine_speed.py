@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from engine_speed import cpu_name, float_crnn, interleaved, speaker_utterances, torch_fn  # noqa: E402
+from engine_speed import cpu_name, cpuinfo, float_crnn, interleaved, speaker_utterances, torch_fn  # noqa: E402
 
 INT8_MACS_PER_CYCLE = 64     # one 512-bit VPDPBUSD: 16 lanes x 4 int8 products
 BINARY_MACS_PER_CYCLE = 512  # one 512-bit VPOPCNTQ over XORed weights and activations
@@ -55,12 +55,9 @@ def network_macs(meta: dict) -> tuple[int, int]:
 def cpu_mhz() -> float | None:
     """The clock /proc/cpuinfo reports (the nominal or current one, not the turbo peak)."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("cpu MHz"):
-                return float(line.split(":", 1)[1])
-    except (OSError, ValueError):
-        pass
-    return None
+        return float(cpuinfo("cpu MHz"))
+    except (TypeError, ValueError):
+        return None
 
 
 def onnx_crnn(crnn, example: np.ndarray, folder: Path):

@@ -31,17 +31,22 @@ def _timed(fn, item) -> float:
     return time.perf_counter() - t0
 
 
+def cpuinfo(key: str) -> str | None:
+    """The first value of `key` in Linux's /proc/cpuinfo (None elsewhere, or without it)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(key):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
 def cpu_name() -> str:
     """The CPU's model name (Linux /proc/cpuinfo), else what platform knows."""
     import platform
 
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return cpuinfo("model name") or platform.processor() or platform.machine()
 
 
 def speaker_utterances(run_dir, data_dir=None):
