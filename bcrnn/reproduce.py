@@ -4,6 +4,7 @@ table in the README's format beside the poster's rows and write it into the runs
 
     bcrnn reproduce emodb --data-dir PATH --jobs 2                # the README's Emo-DB table (the CRNN, the BCRNN pair)
     bcrnn reproduce emodb-bcrnn-pair --data-dir PATH --seeds 8 9  # one row, with other members' seeds
+    bcrnn reproduce emodb-crnn --data-dir PATH --seeds 0 1 2      # one run recipe with three seeds, one row
     bcrnn reproduce emodb --data-dir PATH --folds 1 --epochs 1    # a quick check: not the protocol, and said so
 
 Called again, it continues where it stopped: a finished run (reports written, a BCRNN's model exported) is skipped,
@@ -54,6 +55,14 @@ class Train:
 
 
 @dataclass(frozen=True)
+class Repeats:
+    """A run recipe trained with several seeds, one run each, reported as one row over all their fold runs."""
+
+    recipe: Recipe
+    runs: tuple[Train, ...]
+
+
+@dataclass(frozen=True)
 class Ensemble:
     """An ensemble recipe's members (runs of its member recipe, one per seed), scored together."""
 
@@ -72,11 +81,13 @@ def plan_train(recipe: Recipe, root: Path, seed: int | None = None) -> Train:
     return Train(recipe, seed, run_folder(root, recipe, seed), teachers)
 
 
-def plan_row(recipe: Recipe, root: Path, seeds: tuple[int, ...] | None = None) -> Train | Ensemble:
+def plan_row(recipe: Recipe, root: Path, seeds: tuple[int, ...] | None = None) -> Train | Repeats | Ensemble:
     if recipe.kind == "run":
-        if seeds is not None and len(seeds) != 1:
-            raise RecipeError(f"recipe {recipe.name} is one run: give one --seeds value, not {len(seeds)}")
-        return plan_train(recipe, root, seeds[0] if seeds else None)
+        if seeds is None or len(seeds) == 1:
+            return plan_train(recipe, root, seeds[0] if seeds else None)
+        if len(set(seeds)) != len(seeds):
+            raise RecipeError(f"--seeds of {recipe.name}: the seeds {list(seeds)} repeat one")
+        return Repeats(recipe, tuple(plan_train(recipe, root, s) for s in seeds))
     if recipe.kind != "ensemble":
         raise RecipeError(f"a row is a run or an ensemble recipe, not the table {recipe.name}")
     if seeds is not None:
@@ -86,16 +97,22 @@ def plan_row(recipe: Recipe, root: Path, seeds: tuple[int, ...] | None = None) -
     return Ensemble(recipe, members, ensemble_file(root, recipe, seeds))
 
 
-def plan(target: Recipe, root: Path, seeds: tuple[int, ...] | None = None) -> list[Train | Ensemble]:
-    """The rows of `target` (a table's rows, or the recipe itself), each with the runs it needs."""
+def plan(target: Recipe, root: Path, seeds: tuple[int, ...] | None = None) -> list[Train | Repeats | Ensemble]:
+    """The rows of `target` (a table's rows, each run row with the table's repeats of seeds, or the recipe
+    itself), each with the runs it needs."""
     if target.kind == "table":
         if seeds is not None:
             raise RecipeError(f"--seeds picks the seeds of one run or ensemble recipe, not of the table {target.name}")
-        return [plan_row(r, root) for r in target.rows]
+        return [plan_row(r, root, tuple(r.seed + i for i in range(target.repeats))
+                         if r.kind == "run" else None) for r in target.rows]
     return [plan_row(target, root, seeds)]
 
 
-def trainings(rows: list[Train | Ensemble]) -> list[list[Train]]:
+def row_runs(row: Train | Repeats | Ensemble) -> tuple[Train, ...]:
+    return row.members if isinstance(row, Ensemble) else row.runs if isinstance(row, Repeats) else (row,)
+
+
+def trainings(rows: list[Train | Repeats | Ensemble]) -> list[list[Train]]:
     """Every run the rows need, once, grouped by depth: a teacher's group comes before its students'."""
     found: dict[Path, Train] = {}
 
@@ -105,7 +122,7 @@ def trainings(rows: list[Train | Ensemble]) -> list[list[Train]]:
         found.setdefault(t.path, t)
 
     for row in rows:
-        for t in (row.members if isinstance(row, Ensemble) else (row,)):
+        for t in row_runs(row):
             add(t)
     depth = max((t.depth for t in found.values()), default=-1)
     return [[t for t in found.values() if t.depth == d] for d in range(depth + 1)]
@@ -213,10 +230,9 @@ class Reproduction:
         return self.run([["ensemble", *members, "--out", str(e.path), *self.corpus, "--no-progress"]])
 
 
-def picked_seeds(rows: list[Train | Ensemble]) -> tuple[int, ...]:
-    """The seeds of a one-row target: its run's, or its members'."""
-    row = rows[0]
-    return tuple(m.seed for m in row.members) if isinstance(row, Ensemble) else (row.seed,)
+def picked_seeds(rows: list[Train | Repeats | Ensemble]) -> tuple[int, ...]:
+    """The seeds of a one-row target: its run's, its repeats', or its members'."""
+    return tuple(t.seed for t in row_runs(rows[0]))
 
 
 def _read(path: Path) -> dict:
@@ -227,27 +243,55 @@ def _pm(mean: float, std: float) -> str:
     return f"{100 * mean:.1f} +- {100 * std:.1f}"
 
 
-def row_figures(row: Train | Ensemble) -> dict:
-    """One row of ours: the label, the scores and the size, read from the run folder or the ensemble's JSON."""
+# A 10-fold run's time is the sum of its fold runs' times over this many cores (two fold runs at a time, as
+# --jobs 2 trains them on the 2-core machine the recipes' times were measured on).
+CORES = 2
+
+
+def _fold_figures(runs: tuple[Train, ...]) -> dict:
+    """Mean +- std over every fold run of `runs` (UAR, WA, validation UAR), and their 10-fold time."""
+    from bcrnn.metrics import mean_std
+
+    summaries = [_read(t.path / "metrics.json") for t in runs]
+    folds = [f for m in summaries for f in m["folds"]]
+    figures = {}
+    for key, name in (("uar", "uar"), ("wa", "wa"), ("val_uar", "val_uar")):
+        figures[f"{name}_mean"], figures[f"{name}_std"] = mean_std([f[key] for f in folds])
+    return figures | {"folds": len(folds), "classes": summaries[0]["classes"],
+                      "minutes_10_folds": sum(m["fold_seconds_total"] for m in summaries) / CORES / 60}
+
+
+def row_figures(row: Train | Repeats | Ensemble) -> dict:
+    """One row of ours: the label, the scores, the size and the time, read from the run folders (and the
+    ensemble's JSON)."""
+    size = _read(row_runs(row)[0].path / "size.json")
+    binary = bool(size.get("binary"))
+    common = {"recipe": row.recipe.name, "size_mb": size["packed_mb"] if binary else size["float32_mb"],
+              "packed": binary}
     if isinstance(row, Train):
-        m, size = _read(row.path / "metrics.json"), _read(row.path / "size.json")
-        binary = bool(size.get("binary"))
-        figures = {k: m[k] for k in ("uar_mean", "uar_std", "wa_mean", "wa_std")}
         label = row.recipe.label + ("" if row.seed == row.recipe.seed else f"; seed {row.seed}")
-        return figures | {"recipe": row.recipe.name, "approach": label, "folds": m["n_runs"], "classes": m["classes"],
-                          "size_mb": size["packed_mb"] if binary else size["float32_mb"], "packed": binary,
-                          "source": str(row.path)}
+        return _fold_figures((row,)) | common | {"approach": label, "source": str(row.path)}
+    if isinstance(row, Repeats):
+        from bcrnn.metrics import mean_std
+
+        per_seed = [(t.seed, _fold_figures((t,))["uar_mean"]) for t in row.runs]
+        spread = mean_std([u for _, u in per_seed])[1]
+        label = (f"{row.recipe.label}; seeds {' / '.join(str(seed) for seed, _ in per_seed)}: "
+                 f"{' / '.join(f'{100 * u:.1f}' for _, u in per_seed)} (std over seeds {100 * spread:.1f})")
+        return _fold_figures(row.runs) | common | {
+            "approach": label, "source": [str(t.path) for t in row.runs], "seeds_uar_std": spread,
+            "seeds": [{"seed": seed, "uar_mean": u} for seed, u in per_seed]}
     s = _read(row.path)
-    members = [(m.seed, _read(m.path / "metrics.json")["uar_mean"]) for m in row.members]
+    members = [(m.seed, _fold_figures((m,))["uar_mean"]) for m in row.members]
     label = (f"{row.recipe.label}; seeds {' + '.join(str(seed) for seed, _ in members)} (members "
              f"{' / '.join(f'{100 * u:.1f}' for _, u in members)})")
-    return {k: s[k] for k in ("uar_mean", "uar_std", "wa_mean", "wa_std")} | {
-        "recipe": row.recipe.name, "approach": label, "folds": s["n"], "classes": s["classes"],
-        "size_mb": s["packed_mb"], "packed": True, "source": str(row.path),
+    return {k: s[k] for k in ("uar_mean", "uar_std", "wa_mean", "wa_std")} | common | {
+        "size_mb": s["packed_mb"], "approach": label, "folds": s["n"], "classes": s["classes"], "val_uar_mean": None,
+        "minutes_10_folds": _fold_figures(row.members)["minutes_10_folds"], "source": str(row.path),
         "members": [{"seed": seed, "uar_mean": u} for seed, u in members]}
 
 
-def results_table(target: Recipe, rows: list[Train | Ensemble], protocol: dict, seeds) -> dict:
+def results_table(target: Recipe, rows: list[Train | Repeats | Ensemble], protocol: dict, seeds) -> dict:
     """The table (markdown, as the README's Results) and its figures: the poster's rows, then ours."""
     from bcrnn.reports import POSTER_ROWS
 
@@ -256,7 +300,8 @@ def results_table(target: Recipe, rows: list[Train | Ensemble], protocol: dict, 
     ours = [row_figures(r) for r in rows]
     quick = "".join(f" --{k} {v}" for k, v in protocol.items())
     for figures, row in zip(ours, rows):
-        picked = f" --seeds {' '.join(map(str, seeds))}" if seeds is not None else ""
+        picked = seeds if seeds is not None else picked_seeds([row]) if isinstance(row, Repeats) else None
+        picked = f" --seeds {' '.join(map(str, picked))}" if picked is not None else ""
         figures["command"] = f"bcrnn reproduce {row.recipe.ref} --data-dir ${dataset.upper()}{picked}{quick}"
     poster = [{"approach": name.split(" [")[0] + ("" if "(poster)" in name else " (poster)"),
                "uar": uars[dataset], "size_mb": size} for name, uars, size in POSTER_ROWS if dataset in uars]
@@ -267,12 +312,17 @@ def results_table(target: Recipe, rows: list[Train | Ensemble], protocol: dict, 
                      f"the recipes.")
     else:
         lines.append(f"Protocol: {corpus}, {len(ours[0]['classes'])} classes, speaker folds "
-                     f"({'/'.join(map(str, folds))} fold runs per row); UAR and WA are mean +- std over the folds; a "
-                     f"BCRNN is scored by its integer reference; sizes are float32 MB (CRNN) or packed MB (BCRNN).")
-    lines += ["", f"| approach | command | {corpus} UAR % | WA % | size MB |", "|---|---|---|---|---|"]
-    lines += [f"| {p['approach']} | | {p['uar']:.1f} | | {p['size_mb']:.2f} |" for p in poster]
+                     f"({'/'.join(map(str, folds))} fold runs per row: 10 folds x seeds); UAR and WA are mean +- std "
+                     f"over the fold runs; a BCRNN is scored by its integer reference; sizes are float32 MB (CRNN) "
+                     f"or packed MB (BCRNN); the validation speakers' UAR decides recipes; a 10-fold run's time is "
+                     f"its fold runs' times summed over {CORES} cores (a teacher's not included).")
+    lines += ["", f"| approach | command | {corpus} UAR % | WA % | validation UAR % | size MB | 10-fold time |",
+              "|---|---|---|---|---|---|---|"]
+    lines += [f"| {p['approach']} | | {p['uar']:.1f} | | | {p['size_mb']:.2f} | |" for p in poster]
     lines += [f"| ours: {f['approach']} | `{f['command']}` | {_pm(f['uar_mean'], f['uar_std'])} | "
-              f"{_pm(f['wa_mean'], f['wa_std'])} | {f['size_mb']:.3f}{' packed' if f['packed'] else ''} |"
+              f"{_pm(f['wa_mean'], f['wa_std'])} | "
+              f"{'' if f['val_uar_mean'] is None else _pm(f['val_uar_mean'], f['val_uar_std'])} | "
+              f"{f['size_mb']:.3f}{' packed' if f['packed'] else ''} | {f['minutes_10_folds']:.0f} min |"
               for f in ours]
     return {"target": target.name, "dataset": dataset, "full_protocol": not protocol, "overrides": protocol,
             "poster": poster, "rows": ours, "markdown": "\n".join(lines) + "\n"}

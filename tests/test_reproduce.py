@@ -132,6 +132,33 @@ def test_an_ensemble_teacher_is_trained_for_each_of_its_seeds_first(tmp_path):
     assert cfg.teacher == str(tmp_path / "runs" / "emodb-crnn-global-s0") and cfg.teacher_seeds == 3
 
 
+def test_a_run_recipe_with_several_seeds_is_one_row_over_all_their_runs(tmp_path):
+    """--seeds A B C of a run recipe, or a table's repeats: N, trains one run per seed (a student's teacher once)
+    and reports them as one row; repeated seeds and a bad repeats: are refused."""
+    from bcrnn.recipes import RecipeError, load_recipe
+    from bcrnn.reproduce import Repeats, plan, trainings
+
+    root = tmp_path / "runs"
+    (row,) = plan(load_recipe("emodb-bcrnn"), root, (3, 4, 5))
+    assert isinstance(row, Repeats) and [t.path.name for t in row.runs] == [
+        "emodb-bcrnn-s3", "emodb-bcrnn-s4", "emodb-bcrnn-s5"]
+    assert [[t.path.name for t in g] for g in trainings([row])] == [
+        ["emodb-crnn-s0"], ["emodb-bcrnn-s3", "emodb-bcrnn-s4", "emodb-bcrnn-s5"]]
+    with pytest.raises(RecipeError, match="repeat one"):
+        plan(load_recipe("emodb-crnn"), root, (1, 1))
+    (tmp_path / "t.yaml").write_text(yaml.safe_dump({"label": "t", "rows": ["emodb-crnn-global", "emodb-bcrnn-pair"],
+                                                      "repeats": 2}))
+    shutil.copy(ROOT / "bcrnn" / "recipes" / "emodb-crnn-global.yaml", tmp_path)
+    for name in ("emodb-bcrnn-pair", "emodb-bcrnn", "emodb-crnn"):
+        shutil.copy(ROOT / "bcrnn" / "recipes" / f"{name}.yaml", tmp_path)
+    crnn, pair = plan(load_recipe(tmp_path / "t.yaml"), root)
+    assert [t.seed for t in crnn.runs] == [0, 1] and [m.seed for m in pair.members] == [6, 7]
+    for bad in (0, "3", True):
+        (tmp_path / "t.yaml").write_text(yaml.safe_dump({"label": "t", "rows": ["emodb-crnn"], "repeats": bad}))
+        with pytest.raises(RecipeError, match="repeats: is a table's count of seeds per run row"):
+            load_recipe(tmp_path / "t.yaml")
+
+
 def _tiny_recipes(folder: Path) -> Path:
     """The shipped recipes with the tiny preset: the same dependencies, a few seconds per fold."""
     folder.mkdir()
@@ -170,26 +197,38 @@ def _pm(figures: dict) -> tuple[str, str]:
             f"{100 * figures['wa_mean']:.1f} +- {100 * figures['wa_std']:.1f}")
 
 
+def _minutes(*runs: Path) -> str:
+    return f"{sum(json.loads((r / 'metrics.json').read_text())['fold_seconds_total'] for r in runs) / 2 / 60:.0f} min"
+
+
 @pytest.mark.slow
 def test_reproduce_the_emodb_table_in_order_then_resume(tmp_path, emodb_dir, capsys):
+    """A table of the CRNN repeated with two seeds and the BCRNN pair: the teacher's runs first, then the members
+    they teach, then the ensemble; the table from the runs' own figures; again: nothing trained; a cut-short run
+    resumed."""
     recipes = _tiny_recipes(tmp_path / "recipes")
+    (recipes / "emodb.yaml").write_text(yaml.safe_dump({"label": "a table", "repeats": 2,
+                                                        "rows": ["emodb-crnn", "emodb-bcrnn-pair"]}))
     args = [str(recipes / "emodb.yaml"), "--data-dir", str(emodb_dir), "--folds", "1", "--epochs", "1",
             "--cache-dir", str(_feature_cache(tmp_path / "cache"))]
     r = _reproduce(*args, cwd=tmp_path)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     root = tmp_path / "runs" / "quick-folds1-epochs1"  # a quick check's own runs root
-    crnn, s6, s7 = (root / name for name in ("emodb-crnn-s0", "emodb-bcrnn-s6", "emodb-bcrnn-s7"))
+    crnn, crnn1, s6, s7 = (root / name for name in ("emodb-crnn-s0", "emodb-crnn-s1", "emodb-bcrnn-s6",
+                                                    "emodb-bcrnn-s7"))
 
-    # the order: the teacher trained first, then the members it teaches, then their ensemble
+    # the order: the teacher's runs first (the repeats of its row), then the members it teaches, then their ensemble
     out = r.stdout
     steps = [line for line in out.splitlines() if line.startswith("$ bcrnn ")]
-    assert len(steps) == 4, steps
+    assert len(steps) == 5, steps
     assert steps[0].startswith(f"$ bcrnn train --recipe {recipes / 'emodb-crnn.yaml'} --runs "
                                f"{root.relative_to(tmp_path)} --seed 0 --out {crnn.relative_to(tmp_path)} ")
-    assert [s.split(" --seed ")[1].split()[0] for s in steps[1:3]] == ["6", "7"]
-    assert all(f"--recipe {recipes / 'emodb-bcrnn.yaml'} " in s for s in steps[1:3])
-    assert steps[3].startswith(f"$ bcrnn ensemble {s6.relative_to(tmp_path)} {s7.relative_to(tmp_path)} --out ")
-    assert all(" --folds 1 --epochs 1" in s for s in steps[:3])
+    assert steps[1].startswith(f"$ bcrnn train --recipe {recipes / 'emodb-crnn.yaml'} --runs "
+                               f"{root.relative_to(tmp_path)} --seed 1 --out {crnn1.relative_to(tmp_path)} ")
+    assert [s.split(" --seed ")[1].split()[0] for s in steps[2:4]] == ["6", "7"]
+    assert all(f"--recipe {recipes / 'emodb-bcrnn.yaml'} " in s for s in steps[2:4])
+    assert steps[4].startswith(f"$ bcrnn ensemble {s6.relative_to(tmp_path)} {s7.relative_to(tmp_path)} --out ")
+    assert all(" --folds 1 --epochs 1" in s for s in steps[:4])
     for member in (s6, s7):
         assert json.loads((member / "config.json").read_text())["experiment"]["teacher"] == str(
             crnn.relative_to(tmp_path))
@@ -203,17 +242,29 @@ def test_reproduce_the_emodb_table_in_order_then_resume(tmp_path, emodb_dir, cap
     assert md.startswith("**Not the full protocol**: a quick check (--folds 1 --epochs 1)")
     assert table["full_protocol"] is False and table["overrides"] == {"folds": 1, "epochs": 1}
     lines = md.splitlines()
-    assert lines[2:4] == ["| approach | command | Emo-DB UAR % | WA % | size MB |", "|---|---|---|---|---|"]
-    assert lines[4:8] == ["| DNN-ELM (poster) | | 71.6 | | 12.33 |", "| 3-D ACRNN (poster) | | 81.5 | | 323.46 |",
-                          "| Full-precision CRNN (poster) | | 80.1 | | 105.48 |",
-                          "| BCRNN (poster) | | 79.7 | | 4.34 |"]
+    assert lines[2:4] == ["| approach | command | Emo-DB UAR % | WA % | validation UAR % | size MB | 10-fold time |",
+                          "|---|---|---|---|---|---|---|"]
+    assert lines[4:8] == ["| DNN-ELM (poster) | | 71.6 | | | 12.33 | |", "| 3-D ACRNN (poster) | | 81.5 | | | 323.46 | |",
+                          "| Full-precision CRNN (poster) | | 80.1 | | | 105.48 | |",
+                          "| BCRNN (poster) | | 79.7 | | | 4.34 | |"]
     assert len(lines) == 10 and [row["recipe"] for row in table["rows"]] == ["emodb-crnn", "emodb-bcrnn-pair"]
-    metrics = json.loads((crnn / "metrics.json").read_text())
+    # the CRNN's row: both seeds' fold runs pooled
+    folds = [f for r in (crnn, crnn1) for f in json.loads((r / "metrics.json").read_text())["folds"]]
+    from bcrnn.metrics import mean_std
+
+    pooled = {f"{k}_{s}": v for k in ("uar", "wa", "val_uar") for s, v in zip(("mean", "std"),
+                                                                               mean_std([f[k] for f in folds]))}
+    uar, wa = _pm(pooled)
+    val = f"{100 * pooled['val_uar_mean']:.1f} +- {100 * pooled['val_uar_std']:.1f}"
+    seeds = " / ".join(f"{100 * json.loads((r / 'metrics.json').read_text())['uar_mean']:.1f}" for r in (crnn, crnn1))
     size = json.loads((crnn / "size.json").read_text())
-    uar, wa = _pm(metrics)
-    assert lines[8] == (f"| ours: CRNN small (float32; per-speaker normalization, average of the last 5 epochs) | "
-                        f"`bcrnn reproduce {recipes / 'emodb-crnn.yaml'} --data-dir $EMODB --folds 1 --epochs 1` | "
-                        f"{uar} | {wa} | {size['float32_mb']:.3f} |")
+    assert table["rows"][0]["folds"] == 2 and table["rows"][0]["source"] == [str(crnn.relative_to(tmp_path)),
+                                                                               str(crnn1.relative_to(tmp_path))]
+    assert lines[8].startswith("| ours: CRNN small (float32; per-speaker normalization, average of the last 5 "
+                               f"epochs); seeds 0 / 1: {seeds} (std over seeds ")
+    assert lines[8].endswith(f" | `bcrnn reproduce {recipes / 'emodb-crnn.yaml'} --data-dir $EMODB --seeds 0 1 --folds "
+                             f"1 --epochs 1` | {uar} | {wa} | {val} | {size['float32_mb']:.3f} | "
+                             f"{_minutes(crnn, crnn1)} |")
     scores = json.loads((root / "emodb-bcrnn-pair-s6-s7.json").read_text())
     assert scores["members"] == [str(s6.relative_to(tmp_path)), str(s7.relative_to(tmp_path))] and scores["n"] == 1
     members = [json.loads((m / "metrics.json").read_text())["uar_mean"] for m in (s6, s7)]
@@ -222,13 +273,13 @@ def test_reproduce_the_emodb_table_in_order_then_resume(tmp_path, emodb_dir, cap
     assert lines[9] == (f"| ours: BCRNN pair, the reported BCRNN (2 x hw, both with speaker batch norm; integer "
                         f"reference); seeds 6 + 7 (members {100 * members[0]:.1f} / {100 * members[1]:.1f}) | "
                         f"`bcrnn reproduce {recipes / 'emodb-bcrnn-pair.yaml'} --data-dir $EMODB --folds 1 --epochs 1`"
-                        f" | {uar} | {wa} | {scores['packed_mb']:.3f} packed |")
+                        f" | {uar} | {wa} |  | {scores['packed_mb']:.3f} packed | {_minutes(s6, s7)} |")
 
     # called again: everything done earlier, nothing trained or scored, the same table
     before = _files(root)
     again = _reproduce(*args, cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert "$ bcrnn" not in again.stdout and again.stdout.count("done earlier: ") == 4
+    assert "$ bcrnn" not in again.stdout and again.stdout.count("done earlier: ") == 5
     assert "0 to train or finish" in again.stdout
     assert _files(root) == before and (root / "results-emodb.md").read_text() == md
 

@@ -7,7 +7,9 @@ A recipe is of one of three kinds, by the key it holds:
                  (distillation), never a run folder
     members:     an ensemble: a run recipe and its `seeds:`, one member per seed, scored together with the integer
                  reference (bcrnn ensemble)
-    rows:        a results table: the recipes of its rows, shown beside the poster's rows for their corpus
+    rows:        a results table: the recipes of its rows, shown beside the poster's rows for their corpus;
+                 with `repeats: N`, every run row is trained with N consecutive seeds from its own and reported
+                 over all their fold runs
 Every recipe has a `label:`, its row's text in a table. A run recipe with `default: true` is what `bcrnn train
 --dataset D [--model M]` trains when neither --config nor --recipe is given (at most one per corpus and model).
 
@@ -26,7 +28,7 @@ from pathlib import Path
 from bcrnn.yaml_files import load_named_yaml
 
 RECIPES_DIR = Path(__file__).resolve().parent
-KEYS = ("label", "default", "experiment", "teacher", "members", "seeds", "rows")
+KEYS = ("label", "default", "experiment", "teacher", "members", "seeds", "rows", "repeats")
 KINDS = {"experiment": "run", "members": "ensemble", "rows": "table"}
 
 
@@ -109,6 +111,11 @@ class Recipe:
     def rows(self) -> list["Recipe"]:
         return [_named(self, name, "rows") for name in self.data["rows"]]
 
+    @property
+    def repeats(self) -> int:
+        """How many seeds each run row is trained with (1: the recipe's own seed only)."""
+        return int(self.data.get("repeats", 1))
+
 
 def _named(recipe: Recipe, name, key: str) -> Recipe:
     try:
@@ -140,6 +147,10 @@ def _check(recipe: Recipe, seen: tuple[str, ...]) -> None:
         raise RecipeError(f"{where}: teacher: and default: belong to a run recipe (experiment:)")
     if recipe.kind != "ensemble" and "seeds" in recipe.data:
         raise RecipeError(f"{where}: seeds: belongs to an ensemble recipe (members:); a run's go in experiment:")
+    if "repeats" in recipe.data and not (recipe.kind == "table" and isinstance(recipe.data["repeats"], int)
+                                         and not isinstance(recipe.data["repeats"], bool)
+                                         and recipe.data["repeats"] >= 1):
+        raise RecipeError(f"{where}: repeats: is a table's count of seeds per run row, an integer >= 1")
 
     def named(name, key) -> Recipe:
         try:
