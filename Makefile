@@ -40,7 +40,7 @@ RUNS ?= runs
 BCRNN = $(BIN)/bcrnn
 REPRODUCE = $(BCRNN) reproduce --data-dir $(EMODB) --runs $(RUNS) --jobs 2
 
-# the README's Emo-DB table: the CRNN (21-29 min on 2 cores), then the BCRNN pair (~70 min); RUNS/results-emodb.md
+# the README's Emo-DB table: the CRNN and the BCRNN with and without enrolment, 3 seeds each (8-9 h on 2 cores)
 emodb-reproduce: $(STAMP)
 	$(REPRODUCE) emodb
 

@@ -2,7 +2,7 @@
 dependency order (a teacher before its students), score the ensembles with the integer reference, then print the
 table in the README's format beside the poster's rows and write it into the runs root (results-<recipe>.md, .json).
 
-    bcrnn reproduce emodb --data-dir PATH --jobs 2                # the README's Emo-DB table (the CRNN, the BCRNN pair)
+    bcrnn reproduce emodb --data-dir PATH --jobs 2                # the README's Emo-DB table (both protocols, 3 seeds)
     bcrnn reproduce emodb-bcrnn-pair --data-dir PATH --seeds 8 9  # one row, with other members' seeds
     bcrnn reproduce emodb-crnn --data-dir PATH --seeds 0 1 2      # one run recipe with three seeds, one row
     bcrnn reproduce emodb --data-dir PATH --folds 1 --epochs 1    # a quick check: not the protocol, and said so
