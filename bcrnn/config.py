@@ -82,6 +82,8 @@ class ExperimentConfig:
         if self.teacher_seeds > 1 and (self.init_from_teacher or not self.train.distill_weight > 0):
             raise ValueError("teacher_seeds > 1 distils from an ensemble of teacher runs: give --distill-weight > 0, "
                              "and no --init-from-teacher (one set of weights to start from)")
+        if self.train.real_weight_epochs and self.model != "bcrnn":
+            raise ValueError(f"{flag('real_weight_epochs')} is two-stage training of the binary model (--model bcrnn)")
         for name in ("first_conv_weight_bits", "head_weight_bits"):
             if name in self.model_overrides:
                 if not 1 <= self.model_overrides[name] <= 8:

@@ -71,9 +71,22 @@ class TrainConfig:
         "float32", "precision of the backward products of the +-1 x +-1 layers (dense, binary LSTM): bfloat16 is "
         "~2x faster with AVX512-BF16; the forward pass and the deployed integers are unchanged",
         choices=GRADIENT_PRECISIONS)
+    real_weight_epochs: int = option(
+        0, "two-stage training of a BCRNN: the first N epochs keep the weights real-valued (activations binary, the "
+        "LSTM in float arithmetic), the rest binarize them from there; the learning-rate schedule restarts at the "
+        "switch; 0 = off (ReActNet, Real-to-Binary)")
 
     def __post_init__(self):
         check_options(self)
+        if self.real_weight_epochs:
+            if self.selection == "best":
+                raise ValueError("real_weight_epochs needs a fixed budget (selection last or average): selection best "
+                                 "could keep a real-weight epoch, which has no binary deployment")
+            binary = self.epochs - self.real_weight_epochs
+            if binary < (self.average_epochs if self.selection == "average" else 1) or self.real_weight_epochs < 0:
+                raise ValueError(f"real_weight_epochs {self.real_weight_epochs} leaves {binary} binary epochs of "
+                                 f"{self.epochs}: fewer than the {max(self.average_epochs, 1)} selection "
+                                 f"{self.selection} keeps")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
         if not 0.0 <= self.speed_perturb < 0.5:
@@ -113,10 +126,16 @@ class FoldHistory:
 
 
 def lr_factor(epoch: int, cfg: TrainConfig) -> float:
-    """Linear warm-up, then cosine decay to 5% of the base rate over the epoch budget."""
+    """Linear warm-up, then cosine decay to 5% of the base rate over the epoch budget; with two-stage training,
+    over each stage."""
+    epochs = cfg.epochs
+    if cfg.real_weight_epochs:
+        stage_start = cfg.real_weight_epochs if epoch >= cfg.real_weight_epochs else 0
+        epochs = cfg.real_weight_epochs if epoch < cfg.real_weight_epochs else cfg.epochs - cfg.real_weight_epochs
+        epoch -= stage_start
     if epoch < cfg.warmup_epochs:
         return (epoch + 1) / (cfg.warmup_epochs + 1)
-    progress = (epoch - cfg.warmup_epochs) / max(cfg.epochs - cfg.warmup_epochs, 1)
+    progress = (epoch - cfg.warmup_epochs) / max(epochs - cfg.warmup_epochs, 1)
     return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
 
 
@@ -284,6 +303,10 @@ def fit(model: nn.Module, train: SegmentData, val: SegmentData, n_classes: int, 
     for epoch in range(state.next_epoch, cfg.epochs):
         if cfg.selection == "best" and state.since_best >= cfg.patience:
             break
+        if cfg.real_weight_epochs:
+            model.use_real_weights(epoch < cfg.real_weight_epochs)
+            if epoch == cfg.real_weight_epochs:
+                log(f"{desc}: epoch {epoch + 1}: the weights binarized from the real-valued ones of the first stage")
         t0 = time.time()
         train_loss = _train_epoch(model, opt, train, cfg, seed, epoch, loss_fn, teacher, soft_targets,
                                   f"{desc} ep {epoch + 1}/{cfg.epochs}", progress)
@@ -295,6 +318,8 @@ def fit(model: nn.Module, train: SegmentData, val: SegmentData, n_classes: int, 
         log(f"{desc} epoch {epoch + 1:3d}  train loss {train_loss:.3f}  {scores}"
             f"{'  *' if improved else ''}  ({state.history.seconds[-1]:.1f} s)")
         _save_last(last, model, opt, state, epoch, experiment)
+    if cfg.real_weight_epochs:
+        model.use_real_weights(False)
     return _kept_weights(model, state, cfg, train, validate, log, desc), state.history
 
 

@@ -146,7 +146,8 @@ def _option_samples():
     from bcrnn.training import TrainConfig
 
     needs = {"validate_every": {"selection": "last"}, "distill_weight": {"teacher": "runs/t"},
-             "init_from_teacher": {"teacher": "runs/t"}, "teacher_seeds": {"teacher": "runs/t-s0", "distill_weight": 0.5}}
+             "init_from_teacher": {"teacher": "runs/t"}, "teacher_seeds": {"teacher": "runs/t-s0", "distill_weight": 0.5},
+             "real_weight_epochs": {"selection": "last"}}
     samples = []
     for cls in (ExperimentConfig, TrainConfig, CRNNConfig):
         for f in options(cls):

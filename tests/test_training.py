@@ -98,6 +98,66 @@ def test_validate_every_skips_monitoring_epochs_but_not_the_last(synth_features,
         TrainConfig(gradient_precision="float16")
 
 
+def test_two_stage_training_starts_binary_weights_from_real_ones(synth_features, tmp_path):
+    """real_weight_epochs N: the first N epochs compute with the real-valued weights (activations still +-1), the
+    learning rate restarts at the switch, and the kept weights are a normal BCRNN's; resumed across the switch it
+    gives the uninterrupted result."""
+    from bcrnn.training import lr_factor
+
+    fs = synth_features
+    model = build_model("bcrnn", "tiny", len(fs.classes)).eval()
+    x = torch.from_numpy(_fold_data(fs)[1].x[:4])
+    binary = model(x)
+    model.use_real_weights(True)
+    real = model(x)
+    assert not torch.allclose(real, binary)
+    model.use_real_weights(False)
+    assert torch.equal(model(x), binary)  # the switch back changes nothing else
+    # in the real stage the activations stay binary: every conv, dense, LSTM and FC output is +-1
+    model.use_real_weights(True)
+    seen = {}
+    hooks = [m.register_forward_hook(lambda mod, i, o, n=name: seen.__setitem__(n, o))
+             for name, m in (("conv", model.convs[0]), ("dense", model.dense), ("lstm", model.lstm))]
+    model(x)
+    for h in hooks:
+        h.remove()
+    assert all(set(torch.unique(v).tolist()) <= {-1.0, 1.0} for v in seen.values()), seen.keys()
+    with pytest.raises(ValueError, match="this is a CRNN"):
+        build_model("crnn", "tiny", 4).use_real_weights(True)
+
+    cfg = TrainConfig(epochs=5, real_weight_epochs=2, selection="average", average_epochs=2)
+    assert [round(lr_factor(e, cfg), 3) for e in range(5)] == [0.5, 1.0, 0.5, 1.0, 0.05 + 0.95 * 0.5]
+    logs = []
+    kw = {"epochs": 5, "selection": "average", "average_epochs": 2, "real_weight_epochs": 2}
+    best, hist = _fit(fs, tmp_path / "a", log=logs.append, **kw)
+    assert sum("binarized from the real-valued ones" in m for m in logs) == 1
+    assert hist.lr[2] == hist.lr[0] and hist.lr[2] < hist.lr[1]  # the schedule restarts at the switch
+    one_stage, _ = _fit(fs, tmp_path / "b", **(kw | {"real_weight_epochs": 0}))
+    assert not torch.equal(best["dense.fc.weight"], one_stage["dense.fc.weight"])
+
+    def killer(msg):
+        if "epoch   4" in msg:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _fit(fs, tmp_path / "c", log=killer, **kw)
+    resumed, hist_c = _fit(fs, tmp_path / "c", **kw)
+    assert hist_c.train_loss == hist.train_loss and all(torch.equal(best[k], resumed[k]) for k in best)
+    for bad, match in (({"selection": "best"}, "fixed budget"), ({"real_weight_epochs": 4}, "leaves 1 binary")):
+        with pytest.raises(ValueError, match=match):
+            TrainConfig(**(kw | bad))
+    with pytest.raises(ValueError, match="two-stage training of the binary model"):
+        load_config(None, {"model": "crnn", "selection": "last", "real_weight_epochs": 1})
+    # a two-stage run ends as a deployable BCRNN: packed, scored by the integer reference, exported
+    from bcrnn.recipes import run_state
+
+    out = tmp_path / "run"
+    run_experiment(_tiny_cfg(folds=1, epochs=3, selection="last", real_weight_epochs=1), out,
+                   cache_dir=tmp_path / "cache", progress=False, quiet=True)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["scored_by"].startswith("integer") and run_state(out) == "done"
+
+
 def test_recipe_options_round_trip_through_config_json_and_resume(tmp_path):
     out = tmp_path / "run"
     cfg = _tiny_cfg(folds=1, epochs=2, normalization="speaker", selection="average", average_epochs=2, mixup=0.2)

@@ -36,6 +36,8 @@ def _binarize(h: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
 class BinaryLSTMLayer(nn.Module):
     """One direction: (B, T, input) +-1 sequence -> (B, T, hidden) +-1 sequence."""
 
+    real_weights = False  # the first stage of two-stage training: real-valued gate weights, float arithmetic
+
     def __init__(self, input_size: int, hidden_size: int, reverse: bool = False, fmt: LSTMFormat | None = None):
         super().__init__()
         self.input_size, self.hidden_size, self.reverse, self.fmt = input_size, hidden_size, reverse, fmt
@@ -51,10 +53,10 @@ class BinaryLSTMLayer(nn.Module):
             self.gates.bias[hidden_size : 2 * hidden_size].fill_(1.0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.fmt is not None:
+        if self.fmt is not None and not self.real_weights:
             return self._forward_fixed_point(x)
         b, t, _ = x.shape
-        w = self.gates.quant_weight().value  # alpha * sign(W), (4H, D + H)
+        w = self.gates.weight if self.real_weights else self.gates.quant_weight().value  # alpha sign(W): (4H, D + H)
         w_x, w_h = w[:, : self.input_size], w[:, self.input_size :]
         # the x part of W d_t for all steps at once; the h part step by step
         d_x = self.input_act(x)
@@ -273,7 +275,7 @@ class BinaryBiLSTM(nn.Module):
         self.bwd = BinaryLSTMLayer(input_size, hidden_size, reverse=True, fmt=fmt)
 
     def forward_float32(self, x: torch.Tensor) -> torch.Tensor:
-        if self.fwd.fmt is None:
+        if self.fwd.fmt is None or self.fwd.real_weights:
             return torch.cat([self.fwd(x), self.bwd(x)], dim=-1)
         return torch.cat(_run_fixed_point([self.fwd, self.bwd], x), dim=-1)  # both directions in one loop
 

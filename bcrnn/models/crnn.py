@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 
 import torch
+import torch.nn.functional as F
 from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear
 from torch import nn
 
@@ -101,6 +102,8 @@ class ConvBlock(nn.Module):
     how the hardware does it), but it binarizes 8x fewer values and routes the STE gradient to the real maximum.
     """
 
+    real_weights = False  # the first stage of two-stage training (CRNN.use_real_weights)
+
     def __init__(self, in_ch: int, out_ch: int, kt: int, kf: int, pt: int, pf: int, binary: bool, first: bool,
                  weight_bits: int = 1):
         super().__init__()
@@ -124,11 +127,15 @@ class ConvBlock(nn.Module):
         self.pool = nn.MaxPool2d((pt, pf)) if (pt, pf) != (1, 1) else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.pool(self.bn(self.conv(self.pad(x)))))
+        x = self.pad(x)
+        y = F.conv2d(x, self.conv.weight, padding=self.conv.padding) if self.real_weights else self.conv(x)
+        return self.act(self.pool(self.bn(y)))
 
 
 class FrameDense(nn.Module):
     """The per-time-step dense layer on (frequency x maps), frequency-major so channels are innermost (NHWC)."""
+
+    real_weights = False
 
     def __init__(self, in_features: int, out_features: int, binary: bool):
         super().__init__()
@@ -143,7 +150,9 @@ class FrameDense(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, T, F) -> (B, T, D)
         b, c, t, f = x.shape
         x = x.permute(0, 2, 3, 1).reshape(b, t, f * c)
-        if self.binary and self.training and not torch.onnx.is_in_onnx_export():
+        if self.real_weights:
+            y = F.linear(x, self.fc.weight)
+        elif self.binary and self.training and not torch.onnx.is_in_onnx_export():
             # training: x is the conv block's +-1 output, so alpha * (x @ sign(W).T) runs as an exact int8 product
             qw = self.fc.quant_weight()
             y = bipolar_linear(x, qw.value / qw.scale) * qw.scale.view(-1)
@@ -166,6 +175,8 @@ class AttentionPool(nn.Module):
 
 
 class CRNN(nn.Module):
+    real_weights = False  # the first stage of two-stage training (use_real_weights)
+
     def __init__(self, cfg: CRNNConfig, n_classes: int):
         super().__init__()
         if cfg.binary and cfg.pool != "mean":
@@ -217,8 +228,22 @@ class CRNN(nn.Module):
         h = self.dense(x)
         h = self.lstm(h) if self.cfg.binary else self.lstm(h)[0]
         pooled = h.mean(1) if self.attention is None else self.attention(h)
-        z = self.fc_act(self.fc_bn(self.fc(self.dropout(pooled))))
-        return self.out_bn(self.out(z))
+        z = self.fc_act(self.fc_bn(self._head(self.fc, self.dropout(pooled))))
+        return self.out_bn(self._head(self.out, z))
+
+    def _head(self, layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, layer.weight) if self.real_weights else layer(x)
+
+    def use_real_weights(self, on: bool) -> None:
+        """Two-stage training of a BCRNN: with `on`, every layer computes with its real-valued (latent) weights
+        while the activations stay binary (the LSTM in float arithmetic, which needs no +-1 weights); off, the
+        weights are binarized again. The first stage learns weights that work with binary activations, from which
+        the fully binary network starts (Real-to-Binary, ReActNet)."""
+        if not self.cfg.binary:
+            raise ValueError("real-valued weights are the first stage of a BCRNN's training; this is a CRNN")
+        for m in self.modules():
+            if hasattr(m, "real_weights"):
+                m.real_weights = on
 
     @torch.no_grad()
     def clip_weights(self, low: float = -1.0, high: float = 1.0) -> None:
