@@ -278,7 +278,9 @@ def row_figures(row: Train | Repeats | Ensemble) -> dict:
         spread = mean_std([u for _, u in per_seed])[1]
         label = (f"{row.recipe.label}; seeds {' / '.join(str(seed) for seed, _ in per_seed)}: "
                  f"{' / '.join(f'{100 * u:.1f}' for _, u in per_seed)} (std over seeds {100 * spread:.1f})")
+        minutes = sum(_fold_figures((t,))["minutes_10_folds"] for t in row.runs) / len(row.runs)
         return _fold_figures(row.runs) | common | {
+            "minutes_10_folds": minutes,  # one seed's 10-fold run, the mean over the seeds
             "approach": label, "source": [str(t.path) for t in row.runs], "seeds_uar_std": spread,
             "seeds": [{"seed": seed, "uar_mean": u} for seed, u in per_seed]}
     s = _read(row.path)
