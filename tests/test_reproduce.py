@@ -199,10 +199,10 @@ def _pm(figures: dict) -> tuple[str, str]:
 
 
 def _minutes(*runs: Path, per_run: bool = False) -> str:
-    """A row's 10-fold time: its runs' fold times summed over 2 cores (an ensemble's members together), or the
-    mean over the runs of repeated seeds."""
-    total = sum(json.loads((r / 'metrics.json').read_text())['fold_seconds_total'] for r in runs) / 2 / 60
-    return f"{total / (len(runs) if per_run else 1):.0f} min"
+    """A row's 10-fold time: its runs' fold times summed over 2 cores (an ensemble's members together), or of
+    repeated seeds the fastest run's."""
+    times = [json.loads((r / 'metrics.json').read_text())['fold_seconds_total'] / 2 / 60 for r in runs]
+    return f"{min(times) if per_run else sum(times):.0f} min"
 
 
 @pytest.mark.slow
@@ -269,8 +269,8 @@ def test_reproduce_the_emodb_table_in_order_then_resume(tmp_path, emodb_dir, cap
     assert lines[8].endswith(f" | `bcrnn reproduce {recipes / 'emodb-crnn.yaml'} --data-dir $EMODB --seeds 0 1 --folds "
                              f"1 --epochs 1` | {uar} | {wa} | {val} | {size['float32_mb']:.3f} | "
                              f"{_minutes(crnn, crnn1, per_run=True)} |")
-    assert table["rows"][0]["minutes_10_folds"] == pytest.approx(sum(
-        json.loads((r / "metrics.json").read_text())["fold_seconds_total"] for r in (crnn, crnn1)) / 2 / 2 / 60)
+    assert table["rows"][0]["minutes_10_folds"] == pytest.approx(min(
+        json.loads((r / "metrics.json").read_text())["fold_seconds_total"] for r in (crnn, crnn1)) / 2 / 60)
     scores = json.loads((root / "emodb-bcrnn-pair-s6-s7.json").read_text())
     assert scores["members"] == [str(s6.relative_to(tmp_path)), str(s7.relative_to(tmp_path))] and scores["n"] == 1
     members = [json.loads((m / "metrics.json").read_text())["uar_mean"] for m in (s6, s7)]
