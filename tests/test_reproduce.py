@@ -23,7 +23,7 @@ def test_the_shipped_recipes_are_the_reported_models():
     from bcrnn.config import load_config
     from bcrnn.recipes import default_recipe, ensemble_file, experiment_config, load_recipe, recipe_names, run_folder
 
-    assert recipe_names() == ["emodb", "emodb-bcrnn", "emodb-bcrnn-crnn3", "emodb-bcrnn-global", "emodb-bcrnn-pair", "emodb-crnn",
+    assert recipe_names() == ["emodb", "emodb-bcrnn", "emodb-bcrnn-crnn3", "emodb-bcrnn-e40", "emodb-bcrnn-global", "emodb-bcrnn-pair", "emodb-bcrnn-two-stage", "emodb-crnn",
                               "emodb-crnn-global", "emodb-plain"]
     table = load_recipe("emodb")
     assert table.kind == "table" and table.repeats == 3 and [r.name for r in table.rows] == [

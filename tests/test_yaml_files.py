@@ -36,6 +36,11 @@ def test_misspelt_or_malformed_keys_are_refused(tmp_path):
     bad.write_text("- conv_pe\n")
     with pytest.raises(ValueError, match="expected a mapping"):
         Folding.load(bad)
+    bad.write_text("label: a label: with a colon\n")  # unquoted: not YAML; said with the file, no traceback
+    from bcrnn.recipes import load_recipe
+
+    with pytest.raises(ValueError, match=f"{bad}: not valid YAML: mapping values are not allowed here"):
+        load_recipe(bad)
 
 
 @pytest.mark.parametrize("preset, folding", [("small", "zu3eg"), ("wide", "zu3eg-wide"), ("hw", "zu3eg-wide"),
