@@ -46,7 +46,9 @@ def utterance_codes(ref, samples: np.ndarray, stats=None) -> list[np.ndarray]:
     from bcrnn.reference.model import quantize_features
 
     cfg = FeatureConfig(**ref.meta["feature_config"])
-    return [quantize_features(ref.normalize(s, stats)) for s in segment(log_mel_deltas(samples, cfg), cfg)]
+    features = log_mel_deltas(samples, cfg)
+    stats = ref.utterance_stats(features, stats)
+    return [quantize_features(ref.normalize(s, stats)) for s in segment(features, cfg)]
 
 
 def classify(board: Board, ref, files: list[str], check: bool = False, out=print) -> int:

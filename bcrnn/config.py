@@ -61,7 +61,8 @@ class ExperimentConfig:
     normalization: str = option(
         "global", "feature z-scoring: global = the training speakers' statistics for everybody; speaker = every "
         "speaker with its own utterances' statistics (test speaker included; unsupervised), also at inference "
-        "(bcrnn predict)", choices=NORMALIZATIONS)
+        "(bcrnn predict); utterance = every utterance with its own frames' statistics (no enrolment, independent "
+        "of the microphone's gain)", choices=NORMALIZATIONS)
     teacher: str | None = option(None, "run folder of a finished run of the same folds (e.g. the CRNN) whose fold "
                                        "models teach this run's (--distill-weight, --init-from-teacher)")
     init_from_teacher: bool = option(False, "start each fold's BCRNN from the --teacher run's CRNN weights (a "

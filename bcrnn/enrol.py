@@ -42,8 +42,11 @@ def enrol(run_dir: str, files: list[str], out: str, speaker: str | None) -> int:
         except AudioError as err:
             print(f"{name}: error: {err}", file=sys.stderr)
             return 2
-    norm = Normalizer.from_dict(ckpt["normalizer"]).for_utterances(features)
-    x = norm(np.concatenate([segment(f, cfg) for f in features]))
+    stored = Normalizer.from_dict(ckpt["normalizer"])
+    if stored.mode == "utterance":  # every file with its own statistics
+        x = np.concatenate([stored.for_utterances([f])(segment(f, cfg)) for f in features])
+    else:
+        x = stored.for_utterances(features)(np.concatenate([segment(f, cfg) for f in features]))
     if len(x) < 2:
         print("error: enrolment needs at least 2 segments of the speaker: give more utterances", file=sys.stderr)
         return 2

@@ -91,7 +91,7 @@ class FeatureSet:
         return np.concatenate(segs), np.asarray(labels, dtype=np.int64), np.asarray(owner, dtype=np.int64)
 
 
-NORMALIZATIONS = ("global", "speaker")
+NORMALIZATIONS = ("global", "speaker", "utterance")
 
 
 @dataclass
@@ -103,6 +103,9 @@ class Normalizer:
     and test speakers alike; unsupervised: frames only, never labels). `mean`/`std` then hold the training
     speakers' pooled statistics only as a fallback; at inference the caller supplies the speaker's statistics
     with `for_utterances` (e.g. `bcrnn predict` computes them over the files it is given).
+    mode "utterance": every utterance is z-scored with the statistics of its own frames: nothing from another
+    utterance, so one utterance of an unknown speaker is classified as it comes, whatever the microphone's gain
+    (a constant in the log-Mel domain). `mean`/`std` are again a fallback only.
     """
 
     mean: np.ndarray  # (3, 1, bands)
@@ -129,14 +132,35 @@ class Normalizer:
 
     def for_utterances(self, features: list[np.ndarray]) -> "Normalizer":
         """The normalizer to apply to these utterances of ONE speaker: itself in global mode, the utterances' own
-        statistics in speaker mode."""
-        return self if self.mode == "global" else Normalizer.from_features(features, "speaker")
+        statistics in speaker mode; in utterance mode, that of one utterance alone (several are an error: each
+        takes its own, see `normalized_segments`)."""
+        if self.mode == "utterance" and len(features) != 1:
+            raise ValueError(f"utterance normalization z-scores each utterance with its own statistics: one "
+                             f"utterance at a time, not {len(features)}")
+        return self if self.mode == "global" else Normalizer.from_features(features, self.mode)
 
     def for_speaker(self, feature_set: FeatureSet, speaker) -> "Normalizer":
         return self.for_utterances([feature_set.features[i] for i in feature_set.select([speaker])])
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return ((x - self.mean) / self.std).astype(np.float32)
+
+    def normalized_segments(self, fs: FeatureSet, indices) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The z-scored segments of these utterances with their labels and owners, each with the statistics its
+        mode gives it: the stored ones, its speaker's (over all the speaker's utterances in `fs`) or its own."""
+        x, y, owner = fs.segments(indices)
+        if self.mode == "global":
+            return self(x), y, owner
+        out = np.empty_like(x)
+        if self.mode == "speaker":
+            groups = {s: np.isin(owner, fs.select([s])) for s in dict.fromkeys(fs.speakers[i] for i in indices)}
+            for speaker, rows in groups.items():
+                out[rows] = self.for_speaker(fs, speaker)(x[rows])
+        else:
+            for i in dict.fromkeys(owner.tolist()):
+                rows = owner == i
+                out[rows] = self.for_utterances([fs.features[i]])(x[rows])
+        return out, y, owner
 
     def to_dict(self) -> dict:
         return {"mean": self.mean.tolist(), "std": self.std.tolist(), "mode": self.mode}

@@ -9,12 +9,13 @@ from bcrnn.training import SegmentData
 
 
 def segment_data(fs: FeatureSet, speakers, norm: Normalizer) -> SegmentData:
-    """Normalized segments of `speakers`' utterances; in speaker mode each speaker with its own statistics."""
+    """Normalized segments of `speakers`' utterances; in speaker mode each speaker with its own statistics, in
+    utterance mode each utterance with its own."""
     parts = []
     for speaker in speakers:
         idx = fs.select([speaker])
-        x, y, owner = fs.segments(idx)
-        parts.append((norm.for_speaker(fs, speaker)(x), y, owner, idx, np.full(len(y), str(speaker))))
+        x, y, owner = norm.normalized_segments(fs, idx)
+        parts.append((x, y, owner, idx, np.full(len(y), str(speaker))))
     idx = np.concatenate([p[3] for p in parts])
     return SegmentData(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
                        np.concatenate([p[2] for p in parts]), {int(i): int(fs.labels[i]) for i in idx},

@@ -36,7 +36,9 @@ def integer_evaluation(model, norm: Normalizer, fs: FeatureSet, fold: Fold, fold
     n_bytes = save_packed(folder.packed, packed)
     ref = ReferenceBCRNN.load(folder.packed)
     idx = fs.select([fold.test])
-    stats = norm.for_speaker(fs, fold.test)  # speaker mode: the test speaker's own statistics (no labels)
+    # speaker mode: the test speaker's own statistics (no labels); utterance mode: each utterance's, taken by the
+    # reference itself
+    stats = None if norm.mode == "utterance" else norm.for_speaker(fs, fold.test)
     y_pred = [int(np.argmax(ref.predict_features(fs.features[i], stats))) for i in idx]
     out = metrics.scores(fs.labels[idx], y_pred, len(fs.classes))
     out["y_pred"] = y_pred

@@ -34,9 +34,8 @@ def export_run(run: RunFolder, fs: FeatureSet, log, n_segments: int = 8) -> dict
     model, ckpt = run.load_model()
     path = export_qonnx_model(model, run.qonnx, ckpt["classes"], frames=model.cfg.segment_frames,
                               mels=model.cfg.n_mels)
-    norm = Normalizer.from_dict(ckpt["normalizer"]).for_speaker(fs, ckpt["fold"]["test"])
-    x, _, _ = fs.segments(fs.select([ckpt["fold"]["test"]]))
-    report = check_qonnx_against_reference(path, ReferenceBCRNN.load(run.packed), norm(x[:n_segments]))
+    x, _, _ = Normalizer.from_dict(ckpt["normalizer"]).normalized_segments(fs, fs.select([ckpt["fold"]["test"]]))
+    report = check_qonnx_against_reference(path, ReferenceBCRNN.load(run.packed), x[:n_segments])
     write_json(run.export_check_file, report)
     log(f"QONNX export {path.name}: qonnx execution == integer reference on {report['segments']} segments "
         f"({report['lstm_bits_compared']:,} LSTM bits, every prediction)")

@@ -259,16 +259,13 @@ class RunFolder:
     def test_segments(self, utterances: int, data_dir=None, cache_dir: Path | None = FEATURE_CACHE):
         """The z-scored 3-s segments of the first `utterances` utterances of the opened fold's test speaker,
         normalized as the run scored them; returns (segments (N, 3, frames, mels), speaker, utterance indices)."""
-        import numpy as np
-
-        from bcrnn.features import Normalizer, segment
+        from bcrnn.features import Normalizer
 
         _, ckpt = self.load_model()
         fs = self.features(data_dir, cache_dir)
         speaker = ckpt["fold"]["test"]
         idx = fs.select([speaker])[:utterances]
-        norm = Normalizer.from_dict(ckpt["normalizer"]).for_speaker(fs, speaker)  # speaker mode: own stats
-        return np.concatenate([norm(segment(fs.features[i], fs.config)) for i in idx]), speaker, idx
+        return Normalizer.from_dict(ckpt["normalizer"]).normalized_segments(fs, idx)[0], speaker, idx
 
 
 def packed_model(model) -> Path:

@@ -45,7 +45,9 @@ def verify(run_dir: str, data_dir: str | None, speakers: list[str] | None, limit
     stored = Normalizer.from_dict(ckpt["normalizer"])
     by_speaker = {}
 
-    def norm_of(i):  # global mode: the stored statistics; speaker mode: those of utterance i's speaker
+    def norm_of(i):  # the stored statistics, those of utterance i's speaker, or utterance i's own
+        if stored.mode == "utterance":
+            return stored.for_utterances([fs.features[i]])
         if fs.speakers[i] not in by_speaker:
             by_speaker[fs.speakers[i]] = stored.for_speaker(fs, fs.speakers[i])
         return by_speaker[fs.speakers[i]]

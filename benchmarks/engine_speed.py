@@ -52,14 +52,14 @@ def cpu_name() -> str:
 def speaker_utterances(run_dir, data_dir=None):
     """(run, trained BCRNN, checkpoint, [normalized (segments, 3, frames, mels) of each utterance of the run's
     first-fold test speaker]); features computed once beforehand, so timings are model latency."""
-    from bcrnn.features import FeatureConfig, Normalizer, segment
+    from bcrnn.features import FeatureConfig, Normalizer
     from bcrnn.run_folder import FEATURE_CACHE, RunFolder
 
     run = RunFolder.open(run_dir)
     bcrnn, ckpt = run.load_model()
     fs = run.features(data_dir, FEATURE_CACHE, progress=False, feature_config=FeatureConfig(**ckpt["feature_config"]))
-    norm = Normalizer.from_dict(ckpt["normalizer"]).for_speaker(fs, ckpt["fold"]["test"])
-    return run, bcrnn, ckpt, [norm(segment(fs.features[i], fs.config)) for i in fs.select([ckpt["fold"]["test"]])]
+    norm = Normalizer.from_dict(ckpt["normalizer"])
+    return run, bcrnn, ckpt, [norm.normalized_segments(fs, [i])[0] for i in fs.select([ckpt["fold"]["test"]])]
 
 
 def float_crnn(bcrnn, ckpt):

@@ -211,3 +211,40 @@ def test_enrol_gives_a_speaker_batch_norm_model_that_speakers_thresholds(tmp_pat
     for name in stored:
         if name != "meta":
             assert np.array_equal(enrolled[name], adapted.ref.params[name]), name
+
+
+def test_an_utterance_normalized_run_is_scored_verified_and_predicts_one_file_alone(tmp_path, capsys):
+    """normalization: utterance end to end: the integer scores, the QONNX check and `bcrnn verify` take every
+    utterance's own statistics, and `bcrnn predict` on one file (by the reference, the packed engine and the C
+    engine's wrapper) gives what the reference gives that file alone, whatever other files come with it."""
+    from bcrnn.cli import main
+    from bcrnn.engine import PackedEngine
+    from bcrnn.features import FeatureConfig, Normalizer, log_mel_deltas, segment
+    from bcrnn.recipes import run_state
+    from bcrnn.reference.model import ReferenceBCRNN, quantize_features
+
+    cfg = load_config(None, {"dataset": "synth", "preset": "tiny", "folds": 1, "epochs": 1, "batch_size": 16,
+                             "normalization": "utterance"})
+    run = tmp_path / "run"
+    summary = run_experiment(cfg, run, cache_dir=tmp_path / "cache", progress=False, quiet=True)
+    assert summary["scored_by"].startswith("integer") and run_state(run) == "done"
+    ref = ReferenceBCRNN.load(run / "model.packed.npz")
+    assert ref.normalization == "utterance"
+    assert main(["verify", str(run), "--limit", "3"]) == 0
+    assert "reference == deployed Brevitas model everywhere" in capsys.readouterr().out
+    files = []
+    for k, gain in enumerate((1.0, 0.25)):
+        files.append(tmp_path / f"u{k}.wav")
+        soundfile.write(files[-1], gain * synth_waveform(1, 2, 3), 16000)
+    features = log_mel_deltas(soundfile.read(files[0], dtype="float32")[0], FeatureConfig())
+    own = Normalizer.from_features([features], "utterance")
+    by_hand = ref.probabilities(np.stack([ref.forward(quantize_features(own(s)))
+                                          for s in segment(features, FeatureConfig())])).mean(axis=0)
+    assert np.array_equal(ref.predict_features(features), by_hand)
+    assert np.allclose(PackedEngine(ref).predict_features(features), by_hand)
+    assert main(["predict", str(files[0]), "--model", str(run)]) == 0
+    alone = capsys.readouterr().out
+    assert main(["predict", str(files[0]), str(files[1]), "--model", str(run)]) == 0
+    both = capsys.readouterr().out
+    assert both.splitlines()[0] == alone.strip()  # the other file does not change this one's statistics
+    assert alone.split(": ")[1].split()[0] == ref.classes[int(np.argmax(by_hand))]

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from bcrnn.features import FeatureConfig, Normalizer, extract_features, log_mel_deltas, segment
 
@@ -76,6 +77,32 @@ def test_segment_data_normalizes_each_speaker_separately(synth_features):
         rows = np.isin(data.owner, idx)
         assert np.allclose(data.x[rows], norm.for_speaker(fs, speaker)(x))
     assert set(data.utt_labels) == set(fs.select(["s01", "s03"]).tolist())
+
+
+def test_utterance_normalization_z_scores_each_utterance_alone(synth_features):
+    """Utterance mode: every utterance with its own frames' statistics (nothing from the other utterances of its
+    speaker), the same whoever asks (training segments, the reference on raw features); a gain change (a constant
+    in the log-Mel channel) changes nothing; several utterances at once are refused."""
+    from bcrnn.fold_data import segment_data
+
+    fs = synth_features
+    norm = Normalizer.fit(fs, fs.select(["s01", "s02"]), mode="utterance")
+    assert Normalizer.from_dict(norm.to_dict()).mode == "utterance"
+    data = segment_data(fs, ["s01", "s03"], norm)
+    for i in fs.select(["s01", "s03"])[:6]:
+        own = Normalizer.from_features([fs.features[i]], "utterance")
+        z = own(fs.features[i])
+        assert np.allclose(z.mean(axis=1), 0, atol=1e-3)
+        x, _, _ = fs.segments([i])
+        assert np.array_equal(data.x[data.owner == i], own(x))  # each utterance's segments, its own statistics
+        louder = fs.features[i].copy()
+        louder[0] += 12.0  # 12 dB of gain: the log-Mel channel shifts, the deltas do not
+        again = Normalizer.from_features([louder], "utterance")
+        assert np.allclose(again(louder), z, atol=1e-4)
+    with pytest.raises(ValueError, match="one utterance at a time, not 2"):
+        norm.for_utterances([fs.features[0], fs.features[1]])
+    with pytest.raises(ValueError, match="one utterance at a time"):
+        norm.for_speaker(fs, "s01")  # a speaker's utterances together: not this mode
 
 
 def test_normalizer_statistics_do_not_depend_on_memory_layout():

@@ -237,4 +237,5 @@ class CEngine:
         from bcrnn.features import FeatureConfig, segment
 
         segs = segment(features, FeatureConfig(**self.ref.meta["feature_config"]))
-        return self.ref.probabilities(self.logits(self.ref.normalize(segs, stats))).mean(axis=0)
+        normalized = self.ref.normalize(segs, self.ref.utterance_stats(features, stats))
+        return self.ref.probabilities(self.logits(normalized)).mean(axis=0)

@@ -64,8 +64,7 @@ def verification_segments(run: RunFolder, data_dir: Path | None, speaker: str | 
     speaker = speaker or ckpt["fold"]["test"]
     if speaker not in set(fs.speakers):
         raise SystemExit(f"speaker {speaker!r} is not in the corpus (speakers: {sorted(set(fs.speakers))})")
-    x, _, _ = fs.segments(fs.select([speaker]))
-    return speaker, Normalizer.from_dict(ckpt["normalizer"]).for_speaker(fs, speaker)(x)
+    return speaker, Normalizer.from_dict(ckpt["normalizer"]).normalized_segments(fs, fs.select([speaker]))[0]
 
 
 def resolve_runs(args) -> list[tuple[str, RunFolder]]:

@@ -81,8 +81,18 @@ class ReferenceBCRNN:
 
     @property
     def normalization(self) -> str:
-        """"global" (the stored statistics) or "speaker" (the caller passes the speaker's own statistics)."""
+        """"global" (the stored statistics), "speaker" (the caller passes the speaker's own statistics) or
+        "utterance" (every utterance's own statistics, computed here: see `utterance_stats`)."""
         return self.meta.get("normalization", "global")
+
+    def utterance_stats(self, features: np.ndarray, stats=None):
+        """The statistics one utterance's (3, frames, mels) features are z-scored with: in utterance mode its
+        own; otherwise `stats` (the speaker's, in speaker mode) or None (the stored ones)."""
+        if self.normalization != "utterance":
+            return stats
+        from bcrnn.features import Normalizer
+
+        return Normalizer.from_features([features], "utterance")
 
     def normalize(self, features: np.ndarray, stats=None) -> np.ndarray:
         """z-score with `stats` (anything with .mean/.std, e.g. a Normalizer of the speaker's utterances) or,
@@ -142,10 +152,11 @@ class ReferenceBCRNN:
     def predict_features(self, features: np.ndarray, stats=None) -> np.ndarray:
         """Class probabilities of one utterance from its raw (3, frames, mels) features: every 3-s segment
         through the integer network, segment posteriors averaged (as the training evaluation does).
-        `stats`: the speaker's normalization statistics (see `normalize`)."""
+        `stats`: the speaker's normalization statistics (see `normalize`; utterance mode takes the utterance's)."""
         from bcrnn.features import FeatureConfig, segment
 
         segments = segment(features, FeatureConfig(**self.meta["feature_config"]))
+        stats = self.utterance_stats(features, stats)
         logits = np.stack([self.forward(quantize_features(self.normalize(s, stats))) for s in segments])
         return self.probabilities(logits).mean(axis=0)
 

@@ -16,7 +16,9 @@
  *     quantize_features:  q = clamp(round_half_even(z * 2^BCRNN_INPUT_FRAC), -128, 127)
  *
  * with the model's statistics bcrnn_norm_mean / bcrnn_norm_std (BCRNN_NORMALIZATION "global"), or, for a model
- * trained with per-speaker normalization ("speaker"), the statistics of the speaker's own utterances.
+ * trained with per-speaker normalization ("speaker"), the statistics of the speaker's own utterances, or, with
+ * per-utterance normalization ("utterance"), those of the utterance's own frames (mean, and population std plus
+ * 1e-5, per channel and band, summed in double: bcrnn.features.Normalizer.from_features).
  * bcrnn_quantize() does exactly these two steps in float32 (it needs FLT_EVAL_METHOD 0 and the default
  * round-to-nearest mode; it is not part of the integer path).
  *
