@@ -23,8 +23,9 @@ def test_the_shipped_recipes_are_the_reported_models():
     from bcrnn.config import load_config
     from bcrnn.recipes import default_recipe, ensemble_file, experiment_config, load_recipe, recipe_names, run_folder
 
-    assert recipe_names() == ["emodb", "emodb-bcrnn", "emodb-bcrnn-crnn3", "emodb-bcrnn-e40", "emodb-bcrnn-global", "emodb-bcrnn-pair", "emodb-bcrnn-two-stage", "emodb-crnn",
-                              "emodb-crnn-global", "emodb-plain"]
+    assert recipe_names() == ["emodb", "emodb-bcrnn", "emodb-bcrnn-crnn3", "emodb-bcrnn-e40", "emodb-bcrnn-global",
+                              "emodb-bcrnn-pair", "emodb-bcrnn-two-stage", "emodb-bcrnn-utterance", "emodb-crnn",
+                              "emodb-crnn-global", "emodb-crnn-utterance", "emodb-plain"]
     table = load_recipe("emodb")
     assert table.kind == "table" and table.repeats == 3 and [r.name for r in table.rows] == [
         "emodb-crnn", "emodb-bcrnn", "emodb-crnn-global", "emodb-bcrnn-global"]
@@ -50,11 +51,14 @@ def test_the_shipped_recipes_are_the_reported_models():
         assert experiment_config(load_recipe(name), root, {"teacher": "runs/t" if name == "emodb-bcrnn" else None}) \
             == from_config, name
     assert yaml.safe_load((configs / "emodb_bcrnn_fast_sbn.yaml").read_text())["teacher"] == "runs/s-crnn-spk-avg"
-    # the no-enrolment recipes: their enrolled twins with training-set statistics and no speaker batch norm
-    for name, teacher in (("emodb-crnn", None), ("emodb-bcrnn", "emodb-crnn-global")):
+    # the no-enrolment recipes: their enrolled twins with training-set (or each utterance's own) statistics and no
+    # speaker batch norm
+    for name, mode in (("emodb-crnn", "global"), ("emodb-bcrnn", "global"), ("emodb-crnn", "utterance"),
+                       ("emodb-bcrnn", "utterance")):
+        teacher = f"emodb-crnn-{mode}" if name == "emodb-bcrnn" else None
         enrolled = experiment_config(load_recipe(name), root)
-        alone = experiment_config(load_recipe(f"{name}-global"), root)
-        assert enrolled.normalization == "speaker" and alone.normalization == "global"
+        alone = experiment_config(load_recipe(f"{name}-{mode}"), root)
+        assert enrolled.normalization == "speaker" and alone.normalization == mode
         assert not alone.train.speaker_batch_norm
         assert alone.teacher == (str(root / f"{teacher}-s0") if teacher else None)
         enrolled.normalization, enrolled.teacher = alone.normalization, alone.teacher
