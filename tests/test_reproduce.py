@@ -28,7 +28,7 @@ def test_the_shipped_recipes_are_the_reported_models():
                               "emodb-crnn-global", "emodb-crnn-utterance", "emodb-plain"]
     table = load_recipe("emodb")
     assert table.kind == "table" and table.repeats == 3 and [r.name for r in table.rows] == [
-        "emodb-crnn", "emodb-bcrnn", "emodb-crnn-global", "emodb-bcrnn-global"]
+        "emodb-crnn", "emodb-bcrnn", "emodb-crnn-utterance", "emodb-bcrnn-utterance"]
     pair = load_recipe("emodb-bcrnn-pair")
     assert pair.kind == "ensemble" and pair.member.name == "emodb-bcrnn" and pair.seeds == (6, 7)
     member = pair.member
