@@ -22,6 +22,7 @@ Flags override a recipe as they override an experiment file.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -132,7 +133,12 @@ def is_recipe_run(recipe: Recipe, cfg: ExperimentConfig, runs: Path) -> bool:
     """Whether `cfg` is the recipe's experiment (any seed, corpus folder and thread count): only then is its run
     folder the recipe's, RUNS/<recipe>-s<seed>, where students look for their teacher."""
     own = {"seed": cfg.seed, "data_dir": cfg.data_dir, "threads": cfg.threads}
-    return experiment_config(recipe, runs, own) == cfg
+    return _teacher_resolved(experiment_config(recipe, runs, own)) == _teacher_resolved(cfg)
+
+
+def _teacher_resolved(cfg: ExperimentConfig) -> ExperimentConfig:
+    """The same teacher folder named relatively (as trained, `runs/...`) or absolutely (a run opened by path)."""
+    return dataclasses.replace(cfg, teacher=str(Path(cfg.teacher).resolve())) if cfg.teacher else cfg
 
 
 def missing_teacher(recipe: Recipe, cfg: ExperimentConfig, args) -> str | None:

@@ -1,6 +1,8 @@
 """The model that ships in the package: `bcrnn predict` works with no --model, and its golden vectors (real Emo-DB
 segments, every layer boundary) are what the integer reference computes, so a build can be checked against them."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -20,6 +22,14 @@ def test_golden_vectors_reproduce_and_catch_a_changed_value():
         check_golden(model, golden)
 
 
+def test_the_shipped_model_needs_no_enrolment():
+    """`bcrnn predict` on one file of an unknown speaker: the shipped model normalizes without that speaker's other
+    utterances, and its card says so."""
+    model = ReferenceBCRNN.load(MODEL)
+    assert model.normalization in ("utterance", "global")
+    assert "works on one utterance of an unknown speaker" in CARD.read_text()
+
+
 def test_model_card_names_its_training_and_score():
     card = CARD.read_text()
     assert "trained on" in card and "normalization" in card and "UAR" in card
@@ -37,7 +47,7 @@ def test_predict_without_model_uses_the_shipped_one(emodb_dir, capsys):
     assert "shipped Emo-DB BCRNN" in err
 
 
-def test_the_card_names_the_recipe_and_scores_the_shipped_fold(tmp_path):
+def test_the_card_names_the_recipe_and_scores_the_shipped_fold(tmp_path, monkeypatch):
     """The card's test UAR is the shipped fold's own (integer reference); the recipe's figure over all its folds
     is a row of its own; the recipe is named only when the run is the recipe's experiment."""
     from types import SimpleNamespace
@@ -54,6 +64,11 @@ def test_the_card_names_the_recipe_and_scores_the_shipped_fold(tmp_path):
     changed = SimpleNamespace(path=run.path, experiment=exp | {"preset": "tiny"}, packed=packed)
     assert run_recipe(changed) is None
     assert run_recipe(SimpleNamespace(path=root / "mine", experiment=exp, packed=packed)) is None
+    # trained as `--runs runs` (its teacher recorded as runs/...), shipped by its absolute path
+    monkeypatch.chdir(tmp_path)
+    relative = experiment_config(load_recipe("emodb-bcrnn-global"), Path("runs"), {"seed": 4}).to_dict()
+    assert relative["teacher"] == "runs/emodb-crnn-global-s0"
+    assert run_recipe(SimpleNamespace(path=run.path, experiment=relative, packed=packed)) == "emodb-bcrnn-global"
     fold = {"fold": 0, "train_speakers": ["09", "10"], "validation_speaker": "08", "test_speaker": "03",
             "val_uar": 0.7, "test": {"uar": 0.5}, "test_integer": {"uar": 0.625}}
     metrics = {"n_runs": 10, "uar_mean": 0.75, "uar_std": 0.08, "wa_mean": 0.76, "wa_std": 0.07}
