@@ -24,8 +24,9 @@ def test_the_shipped_recipes_are_the_reported_models():
     from bcrnn.recipes import default_recipe, ensemble_file, experiment_config, load_recipe, recipe_names, run_folder
 
     assert recipe_names() == ["emodb", "emodb-bcrnn", "emodb-bcrnn-crnn3", "emodb-bcrnn-e40", "emodb-bcrnn-global",
-                              "emodb-bcrnn-pair", "emodb-bcrnn-two-stage", "emodb-bcrnn-utterance", "emodb-crnn",
-                              "emodb-crnn-global", "emodb-crnn-utterance", "emodb-plain"]
+                              "emodb-bcrnn-pair", "emodb-bcrnn-two-stage", "emodb-bcrnn-utterance",
+                              "emodb-bcrnn-utterance-speed", "emodb-crnn", "emodb-crnn-global", "emodb-crnn-utterance",
+                              "emodb-plain"]
     table = load_recipe("emodb")
     assert table.kind == "table" and table.repeats == 3 and [r.name for r in table.rows] == [
         "emodb-crnn", "emodb-bcrnn", "emodb-crnn-utterance", "emodb-bcrnn-utterance"]
@@ -64,6 +65,12 @@ def test_the_shipped_recipes_are_the_reported_models():
         enrolled.normalization, enrolled.teacher = alone.normalization, alone.teacher
         enrolled.train.speaker_batch_norm = alone.train.speaker_batch_norm
         assert enrolled == alone, name
+    # a lever of the no-enrolment BCRNN: the same recipe with every training segment speed-perturbed
+    speed = experiment_config(load_recipe("emodb-bcrnn-utterance-speed"), root)
+    alone = experiment_config(load_recipe("emodb-bcrnn-utterance"), root)
+    assert speed.train.speed_perturb == 0.1 and alone.train.speed_perturb == 0.0
+    alone.train.speed_perturb = speed.train.speed_perturb
+    assert speed == alone
 
 
 def test_train_picks_a_recipe_and_says_at_once_what_its_missing_teacher_needs(tmp_path, monkeypatch, capsys,
