@@ -26,7 +26,7 @@ run: $(STAMP)
 # system packages first (apt-get as root; otherwise one line naming them), then the whole suite
 test: $(STAMP)
 	@tools/system-packages.sh test
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=40
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=40
 
 test-fast: $(STAMP)
 	@tools/system-packages.sh test

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,17 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).parent))
 
 EMODB_DIR = Path(os.environ.get("BCRNN_EMODB_DIR", ROOT.parent / "shared" / "data" / "emodb"))
+
+
+def pytest_collection_modifyitems(config, items):
+    """Long files first. `make test` runs two xdist workers that take one whole file at a time in collection order
+    (`--dist loadfile --no-loadscope-reorder`): the files holding slow tests, then those holding RTL simulations,
+    start first and the many short files fill in at the end, so that no worker is left finishing a long file
+    alone. A stable sort: the files keep their order among equals and the tests theirs within a file."""
+    weight = Counter()
+    for item in items:
+        weight[item.path] += 1000 * bool(item.get_closest_marker("slow")) + bool(item.get_closest_marker("sim"))
+    items.sort(key=lambda item: -weight[item.path])
 
 
 @pytest.fixture(scope="session")
