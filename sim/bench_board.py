@@ -1,11 +1,12 @@
 """cocotb bench of the board top (`ulx3s_top`: PLL, power-on reset, bcrnn_uart, the generated bcrnn_top) driven
-through its serial pins only, as a host would: each segment's int8 codes go in as 8N1 bytes on `ftdi_txd`, the
-answers are read back from `ftdi_rxd` and compared with the integer reference (label and every logit); the LEDs
-show the last label. A second test leaves a segment half sent, waits out the idle time and checks that the board
-drops it and answers the next segment correctly.
+through its serial pins only, as a host would: each segment's int8 codes go in as 8N1 bytes on `ftdi_txd` (from the
+transmitter of the bench top, sim/models/board_bench.sv), the answers are read back from `ftdi_rxd` and compared
+with the integer reference (label and every logit); the LEDs show the last label. A quarter of a segment goes first
+and the line then stays idle: the board must drop it and answer every segment after it correctly.
 
-Data (sim.runner.bench_data): `segments` (N, C*P) uint8, the bytes of each segment; `labels` (N,), `logits`
-(N, classes); `clks_per_bit`, `idle_cycles`, `label_bits`, `logit_bits`, `classes` as 0-d arrays.
+The segments' bytes, one after the other, are in the transmitter's byte file (parameter HOST_BYTES). Data
+(sim.runner.bench_data): `labels` (N,), `logits` (N, classes); `segments` (N), `segment_bytes` (C*P),
+`clks_per_bit`, `idle_cycles`, `label_bits`, `logit_bits`, `classes` as 0-d arrays.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import cocotb
 import numpy as np
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, FallingEdge, Timer, with_timeout
+from cocotb.triggers import ClockCycles, FallingEdge, with_timeout
 
 from bcrnn.rtl.board import decode_result, result_bytes
 from sim.runner import bench_data, bench_report
@@ -23,21 +24,23 @@ PERIOD_NS = 10  # the bench's clock (the board's PLL model passes it through)
 
 
 class Serial:
-    """The host's end of the UART: bytes out on the board's rx pin, bytes in from its tx pin. Bits are timed with
-    one timer each (not clock edges): a host's UART is not synchronous to the board's clock either."""
+    """The host's end of the UART: bytes out through the bench's transmitter (sim/models/board_bench.sv, on the
+    board's rx pin), bytes in from the board's tx pin, sampled at each bit's middle."""
 
     def __init__(self, dut, clks_per_bit: int):
         self.dut, self.cpb = dut, clks_per_bit
         self.received: list[int] = []
-        dut.ftdi_txd.value = 1
+        dut.host_start.value = 0
         cocotb.start_soon(self._receive())
 
-    async def send(self, data: bytes) -> None:
-        bit_time = Timer(self.cpb * PERIOD_NS, unit="ns")
-        for byte in data:
-            for level in (0, *((byte >> i) & 1 for i in range(8)), 1):
-                self.dut.ftdi_txd.value = level
-                await bit_time
+    async def send(self, first: int, count: int) -> None:
+        """Bytes [first, first + count) of the concatenated segments; returns when the last stop bit has gone."""
+        self.dut.host_first.value, self.dut.host_count.value = first, count
+        self.dut.host_start.value = 1
+        await ClockCycles(self.dut.clk_25mhz, 2)
+        self.dut.host_start.value = 0
+        assert int(self.dut.host_busy.value) == 1, "the host transmitter did not start"
+        await FallingEdge(self.dut.host_busy)
 
     async def _receive(self) -> None:
         while True:
@@ -82,29 +85,18 @@ def _check(d, answers, indices) -> list[int]:
 
 
 @cocotb.test(timeout_time=3000, timeout_unit="sec")
-async def segments_over_the_serial_line(dut):
+async def a_cut_segment_is_dropped_then_segments_are_answered(dut):
     d, serial = await _start(dut)
-    segments = d["segments"]
+    segments, size = int(d["segments"]), int(d["segment_bytes"])
     nbytes = result_bytes(int(d["label_bits"]) + int(d["classes"]) * int(d["logit_bits"]))
-    for seg in segments:
-        await serial.send(seg.tobytes())
-    answers = await serial.answers(len(segments), nbytes, 2_000_000)
-    labels = _check(d, answers, range(len(segments)))
+    await serial.send(0, size // 4 + 1)  # a quarter of a segment, cut mid-pixel: every layer holds state
+    await ClockCycles(dut.clk_25mhz, int(d["idle_cycles"]) + 100)
+    await serial.send(0, segments * size)  # then every segment, back to back
+    answers = await with_timeout(serial.answers(segments, nbytes, 2_000_000), 3000, "sec")
+    labels = _check(d, answers, range(segments))
+    await ClockCycles(dut.clk_25mhz, 20 * int(d["clks_per_bit"]))
+    assert len(serial.received) == segments * nbytes, "one answer a whole segment: the cut segment gave none"
     assert int(dut.led.value) & 0b111 == labels[-1], "LEDs 0-2 show the last label"
     assert (int(dut.led.value) >> 6) & 1 == 0, "no receive overrun"
-    bench_report(labels=labels, segments=len(segments), bytes_sent=int(segments.size),
-                 values_compared=len(segments) * (1 + int(d["classes"])))
-
-
-@cocotb.test(timeout_time=3000, timeout_unit="sec")
-async def a_cut_segment_is_dropped(dut):
-    d, serial = await _start(dut)
-    segments = d["segments"]
-    nbytes = result_bytes(int(d["label_bits"]) + int(d["classes"]) * int(d["logit_bits"]))
-    await serial.send(segments[0][: len(segments[0]) // 2 + 1].tobytes())  # half a segment, cut mid-pixel
-    await ClockCycles(dut.clk_25mhz, int(d["idle_cycles"]) + 100)
-    await serial.send(segments[-1].tobytes())  # then a whole one (the last; the same one when there is one)
-    answers = await with_timeout(serial.answers(1, nbytes, 2_000_000), 3000, "sec")
-    _check(d, answers, [len(segments) - 1])
-    await ClockCycles(dut.clk_25mhz, 20 * int(d["clks_per_bit"]))
-    assert len(serial.received) == nbytes, "one answer only: the cut segment gave none"
+    bench_report(labels=labels, segments=segments, bytes_sent=size // 4 + 1 + segments * size,
+                 values_compared=segments * (1 + int(d["classes"])))

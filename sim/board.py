@@ -10,6 +10,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 PLL_MODEL = ROOT / "sim" / "models" / "EHXPLLL.sv"
+BENCH_TOP = ROOT / "sim" / "models" / "board_bench.sv"  # ulx3s_top plus the host's UART transmitter
 
 
 def simulate_board(packed, segments: np.ndarray, folding, sim: str, build_dir, clks_per_bit: int = 4,
@@ -29,12 +30,16 @@ def simulate_board(packed, segments: np.ndarray, folding, sim: str, build_dir, c
     ref = ReferenceBCRNN.from_arrays(packed)
     codes = [quantize_features(s) for s in segments]
     logits = np.stack([ref.forward(c) for c in codes]).astype(np.int64)
-    data = {"segments": np.stack([np.frombuffer(segment_bytes(c), np.uint8) for c in codes]),
+    host_bytes = b"".join(segment_bytes(c) for c in codes)
+    build_dir.mkdir(parents=True, exist_ok=True)
+    (build_dir / "host_bytes.hex").write_text("".join(f"{b:02x}\n" for b in host_bytes))
+    params |= {"HOST_BYTES": str(build_dir / "host_bytes.hex"), "HOST_LEN": len(host_bytes)}
+    data = {"segments": np.array(len(codes)), "segment_bytes": np.array(len(host_bytes) // len(codes)),
             "labels": logits.argmax(axis=1), "logits": logits, "clks_per_bit": np.array(clks_per_bit),
             "idle_cycles": np.array(idle_cycles), "label_bits": np.array(description["label_bits"]),
             "logit_bits": np.array(description["logit_bits"]), "classes": np.array(description["classes"])}
-    sources = [*read_filelist(FILELIST), Path(description["top"]), pll, PLL_MODEL]
+    sources = [*read_filelist(FILELIST), Path(description["top"]), pll, PLL_MODEL, BENCH_TOP]
     t0 = time.time()
-    out = run_bench(sim, "ulx3s_top", sources, "sim.bench_board", parameters=params, build_dir=build_dir / "sim",
+    out = run_bench(sim, "board_bench", sources, "sim.bench_board", parameters=params, build_dir=build_dir / "sim",
                     data=data, testcase=testcase)
     return out | {"seconds": round(time.time() - t0, 1), "parameters": params}

@@ -1,6 +1,6 @@
 """The ULX3S board top driven through its serial pins only, on real Emo-DB segments (Verilator): every segment's
 label and logits as the board sends them back equal the integer reference; a segment cut short is dropped after
-the idle time and the next one is answered correctly. The protocol helpers are checked on their own."""
+the idle time and the segments after it are answered correctly. The protocol helpers are checked on their own."""
 
 from __future__ import annotations
 
@@ -50,8 +50,8 @@ def test_board_answers_real_segments_over_uart(emodb_segments, tmp_path):
     fs, norm, x = emodb_segments
     packed = pack_model(trained_like({}, x), norm.to_dict(), fs.classes, fs.config.__dict__)
     out = simulate_board(packed, x[:1], Folding.load("tiny"), "verilator", tmp_path)  # ~40 s per segment
-    assert out["tests_passed"] == 2
-    assert out["segments"] == 1 and out["bytes_sent"] == 3 * 300 * 40
+    assert out["tests_passed"] == 1
+    assert out["segments"] == 1 and out["bytes_sent"] == 3 * 300 * 40 * 5 // 4 + 1
     assert out["values_compared"] == 8
 
 
