@@ -126,6 +126,34 @@ def test_a_recipe_naming_a_missing_teacher_recipe_is_a_clear_error(tmp_path, cap
     assert "name the teacher by its recipe" in capsys.readouterr().err
 
 
+def test_a_recipe_based_on_another_states_only_what_it_changes(tmp_path):
+    """base: merges the base recipe's settings under the variant's (mappings key by key; label and default not
+    inherited); a variant in the user's own folder finds a package recipe as its base; bad bases are clear errors."""
+    from bcrnn.recipes import RecipeError, experiment_config, load_recipe
+
+    root = tmp_path / "runs"
+    e40, bcrnn = load_recipe("emodb-bcrnn-e40"), load_recipe("emodb-bcrnn")
+    assert e40.teacher.name == "emodb-crnn" and not e40.default and e40.label != bcrnn.label
+    assert experiment_config(e40, root).train.epochs == 40
+    assert experiment_config(e40, root) == experiment_config(bcrnn, root, {"epochs": 40})
+    # three levels: emodb-bcrnn -> -global -> -utterance -> -utterance-speed, each with its own teacher
+    speed = load_recipe("emodb-bcrnn-utterance-speed")
+    assert speed.teacher.name == "emodb-crnn-utterance" and speed.experiment["normalization"] == "utterance"
+    assert speed.experiment["train"]["speaker_batch_norm"] is False and speed.experiment["train"]["lr"] == 0.001
+
+    (tmp_path / "mine.yaml").write_text("label: my variant\nbase: emodb-bcrnn\nexperiment: {train: {lr: 0.002}}\n")
+    mine = load_recipe(tmp_path / "mine.yaml")
+    assert mine.teacher.name == "emodb-crnn" and mine.experiment["train"]["lr"] == 0.002
+    assert mine.experiment["train"]["epochs"] == 26 and mine.experiment["preset"] == "hw"
+    for text, message in (("base: emodb-bcrnm", "its base names the recipe 'emodb-bcrnm', which does not exist"),
+                          ("base: [emodb-bcrnn]", "base: is the name of the recipe it varies"),
+                          ("base: loop", "it depends on itself"),
+                          ("base: emodb-bcrnn-pair", "exactly one of")):
+        (tmp_path / "loop.yaml").write_text(f"label: x\n{text}\nexperiment: {{seed: 1}}\n")
+        with pytest.raises(RecipeError, match=message):
+            load_recipe(tmp_path / "loop.yaml")
+
+
 def test_an_ensemble_teacher_is_trained_for_each_of_its_seeds_first(tmp_path):
     """A recipe with teacher_seeds 3 is taught by its teacher recipe's runs of seeds k, k+1, k+2: all three are
     planned in the group before the student, whose experiment names the first and the count."""

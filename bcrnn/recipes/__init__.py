@@ -12,6 +12,9 @@ A recipe is of one of three kinds, by the key it holds:
                  over all their fold runs
 Every recipe has a `label:`, its row's text in a table. A run recipe with `default: true` is what `bcrnn train
 --dataset D [--model M]` trains when neither --config nor --recipe is given (at most one per corpus and model).
+`base: RECIPE` starts from that recipe's settings (its label and default: aside): the keys given here replace
+its keys, mappings (experiment:, train:) merged key by key, so a variant states only what it changes. A recipe a
+recipe names (base, teacher, members, rows) is looked up beside it, then among this package's recipes.
 
 Where a recipe's results live under a runs root R (default runs/; the same R for a run and its teacher), named
 by recipe and seed:
@@ -28,7 +31,8 @@ from pathlib import Path
 from bcrnn.yaml_files import load_named_yaml
 
 RECIPES_DIR = Path(__file__).resolve().parent
-KEYS = ("label", "default", "experiment", "teacher", "members", "seeds", "rows", "repeats")
+KEYS = ("label", "default", "base", "experiment", "teacher", "members", "seeds", "rows", "repeats")
+NOT_INHERITED = ("label", "default", "base")
 KINDS = {"experiment": "run", "members": "ensemble", "rows": "table"}
 
 
@@ -117,23 +121,43 @@ class Recipe:
         return int(self.data.get("repeats", 1))
 
 
-def _named(recipe: Recipe, name, key: str) -> Recipe:
+def _named(recipe: Recipe, name, key: str, seen: tuple[str, ...] | None = None) -> Recipe:
+    """The recipe `name` that `recipe` names under `key`: beside it, else among this package's recipes."""
+    seen = (recipe.name,) if seen is None else seen
     try:
-        return load_recipe(name, recipe.folder, _seen=(recipe.name,))
+        return load_recipe(name, recipe.folder, seen)
     except FileNotFoundError as err:
+        if recipe.folder != RECIPES_DIR and (RECIPES_DIR / f"{name}.yaml").is_file():
+            return load_recipe(name, RECIPES_DIR, seen)
         raise RecipeError(f"recipe {recipe.name} ({recipe.path}): its {key} names the recipe {name!r}, which does "
                           f"not exist: {err}") from None
 
 
 def load_recipe(name_or_path: str | Path, folder: Path | None = None, _seen: tuple[str, ...] = ()) -> Recipe:
-    """The recipe `name_or_path` (a name in `folder`, default this package's recipes, or a YAML file), checked with
-    the recipes it names. Raises FileNotFoundError (no such recipe, the known ones listed) or RecipeError."""
+    """The recipe `name_or_path` (a name in `folder`, default this package's recipes, or a YAML file), its base
+    merged in, checked with the recipes it names. Raises FileNotFoundError (no such recipe, the known ones listed)
+    or RecipeError."""
     path, data = load_named_yaml(name_or_path, folder or RECIPES_DIR, "recipe", KEYS)
     recipe = Recipe(path.stem, path.resolve(), data)
     if recipe.name in _seen:
         raise RecipeError(f"recipe {recipe.name}: it depends on itself ({' -> '.join(_seen + (recipe.name,))})")
+    if "base" in data:
+        if not isinstance(data["base"], str):
+            raise RecipeError(f"recipe {recipe.name} ({recipe.path}): base: is the name of the recipe it varies")
+        base = _named(recipe, data["base"], "base", _seen + (recipe.name,))
+        inherited = {k: v for k, v in base.data.items() if k not in NOT_INHERITED}
+        recipe = Recipe(recipe.name, recipe.path, _merged(inherited, data))
     _check(recipe, _seen + (recipe.name,))
     return recipe
+
+
+def _merged(base: dict, changes: dict) -> dict:
+    """`base` with `changes` applied: a mapping in both is merged key by key, any other value replaced."""
+    out = dict(base)
+    for key, value in changes.items():
+        both = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = _merged(out[key], value) if both else value
+    return out
 
 
 def _check(recipe: Recipe, seen: tuple[str, ...]) -> None:
@@ -152,12 +176,6 @@ def _check(recipe: Recipe, seen: tuple[str, ...]) -> None:
                                          and recipe.data["repeats"] >= 1):
         raise RecipeError(f"{where}: repeats: is a table's count of seeds per run row, an integer >= 1")
 
-    def named(name, key) -> Recipe:
-        try:
-            return load_recipe(name, recipe.folder, seen)
-        except FileNotFoundError as err:
-            raise RecipeError(f"{where}: its {key} names the recipe {name!r}, which does not exist: {err}") from None
-
     if recipe.kind == "run":
         if not isinstance(recipe.experiment, dict):
             raise RecipeError(f"{where}: experiment: is a mapping of bcrnn train's options")
@@ -165,14 +183,14 @@ def _check(recipe: Recipe, seen: tuple[str, ...]) -> None:
             raise RecipeError(f"{where}: name the teacher by its recipe (teacher: RECIPE beside experiment:), not "
                               f"by a run folder")
         if "teacher" in recipe.data:
-            teacher = named(recipe.data["teacher"], "teacher")
+            teacher = _named(recipe, recipe.data["teacher"], "teacher", seen)
             if teacher.kind != "run":
                 raise RecipeError(f"{where}: its teacher {teacher.name} is an {teacher.kind} recipe, not a run")
             if teacher.dataset != recipe.dataset:
                 raise RecipeError(f"{where}: its teacher {teacher.name} is trained on {teacher.dataset}, not "
                                   f"{recipe.dataset}")
     elif recipe.kind == "ensemble":
-        member = named(recipe.data["members"], "members")
+        member = _named(recipe, recipe.data["members"], "members", seen)
         if member.kind != "run":
             raise RecipeError(f"{where}: its members are runs of a run recipe, not of the {member.kind} {member.name}")
         check_ensemble_seeds(recipe.data.get("seeds"), where)
@@ -180,7 +198,7 @@ def _check(recipe: Recipe, seen: tuple[str, ...]) -> None:
         rows = recipe.data["rows"]
         if not isinstance(rows, list) or not rows:
             raise RecipeError(f"{where}: rows: is a list of recipe names")
-        tables = [r.name for r in (named(name, "rows") for name in rows) if r.kind == "table"]
+        tables = [r.name for r in (_named(recipe, name, "rows", seen) for name in rows) if r.kind == "table"]
         if tables:
             raise RecipeError(f"{where}: a row is a run or an ensemble, not the table {tables[0]}")
         if len({r.dataset for r in recipe.rows}) > 1:
