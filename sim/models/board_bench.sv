@@ -3,10 +3,10 @@
 `default_nettype none
 
 // board_bench (simulation only): ulx3s_top with a host's UART transmitter on its receive pin. A pulse on host_start
-// sends bytes [host_first, host_first + host_count) of the byte file HOST_BYTES ($readmemh, one byte a line) as 8N1
-// frames of CLKS_PER_BIT cycles a bit; host_busy is high until the last stop bit ends. The host's bits change on
-// the falling edge: its clock is not the board's. Sending from Verilog keeps the bench at the simulator's speed:
-// one Python await per send instead of one per bit.
+// sends bytes [host_first, host_first + host_count) of the byte file HOST_BYTES ($readmemh, one byte a line) through
+// the project's uart_tx (8N1, CLKS_PER_BIT cycles a bit); host_busy is high until the last stop bit ends. The host's
+// transmitter runs on the inverted clock, so its bits change on the falling edge: its clock is not the board's.
+// Sending from Verilog keeps the bench at the simulator's speed: one Python await per send instead of one per bit.
 module board_bench #(
     parameter int    C            = 3,      // as ulx3s_top
     parameter int    P            = 12000,
@@ -21,7 +21,7 @@ module board_bench #(
     input  wire        host_start,
     input  wire [31:0] host_first,
     input  wire [31:0] host_count,
-    output logic       host_busy,
+    output wire        host_busy,
     output wire        ftdi_rxd,
     output wire  [7:0] led
 );
@@ -33,38 +33,25 @@ module board_bench #(
                 .IDLE_CYCLES(IDLE_CYCLES)) u_board (
         .clk_25mhz(clk_25mhz), .ftdi_txd(ftdi_txd), .ftdi_rxd(ftdi_rxd), .led(led));
 
-    logic [31:0] index, last, tick;
-    logic [3:0]  bit_n;  // 0 the start bit, 1-8 the data bits (least significant first), 9 the stop bit
-    initial begin
-        host_busy = 1'b0;
-        ftdi_txd  = 1'b1;
-    end
-    always @(negedge clk_25mhz) begin
-        if (!host_busy) begin
-            ftdi_txd <= 1'b1;
-            if (host_start && host_count != 0) begin
-                host_busy <= 1'b1;
-                index     <= host_first;
-                last      <= host_first + host_count - 1;
-                bit_n     <= '0;
-                tick      <= '0;
-            end
-        end else begin
-            ftdi_txd <= bit_n == 0 ? 1'b0 : bit_n == 9 ? 1'b1 : host_mem[index][bit_n - 1];
-            if (tick != CLKS_PER_BIT - 1) begin
-                tick <= tick + 1;
-            end else begin
-                tick <= '0;
-                if (bit_n != 9) begin
-                    bit_n <= bit_n + 1'b1;
-                end else begin
-                    bit_n <= '0;
-                    if (index == last) host_busy <= 1'b0;
-                    else index <= index + 1;
-                end
-            end
+    wire         host_clk = ~clk_25mhz;
+    logic [1:0]  host_reset = '0;           // the host transmitter's reset, released after two clocks
+    logic        sending = 1'b0, ready;     // sending: bytes left to hand to uart_tx
+    logic [31:0] index, last;
+    assign host_busy = sending || !ready;
+    always_ff @(posedge host_clk) begin
+        host_reset <= {host_reset[0], 1'b1};
+        if (!host_busy && host_start && host_count != 0) begin
+            sending <= 1'b1;
+            index   <= host_first;
+            last    <= host_first + host_count - 1;
+        end else if (sending && ready) begin  // uart_tx takes host_mem[index] in this cycle
+            if (index == last) sending <= 1'b0;
+            else index <= index + 1;
         end
     end
+    uart_tx #(.CLKS_PER_BIT(CLKS_PER_BIT)) u_host_tx (
+        .clk(host_clk), .rst_n(host_reset[1]), .s_tdata(host_mem[index]), .s_tvalid(sending), .s_tready(ready),
+        .tx(ftdi_txd));
 endmodule
 
 `resetall
